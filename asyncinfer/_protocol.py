@@ -1,0 +1,233 @@
+"""Elasticsearch's Inference API semantics, sans I/O: requests in, tokens and errors out.
+
+Nothing here awaits, touches a socket or reads the clock. ``_stream`` drives it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import orjson
+
+from ._exceptions import InvalidRequestError, SSEProtocolError
+from .sse import SSEDecoder
+
+__all__ = [
+    "DONE",
+    "ErrorInfo",
+    "Request",
+    "completion_tokens",
+    "error_from_body",
+    "error_from_event",
+    "format_time_value",
+    "stream_completion_request",
+]
+
+DONE = b"[DONE]"
+
+# Plain types on both headers: a compatible-with type on one header only is a 400 (spec §2.2).
+JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+
+_TIME_VALUE = re.compile(r"^(?:-1|0|\d+(?:\.\d+)?(?:d|h|m|s|ms|micros|nanos))$")
+_TASK_TYPES = frozenset(
+    {"text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion", "embedding"}
+)
+
+
+@attrs.frozen
+class Request:
+    """An HTTP request to send: the path is already escaped, the body already encoded."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    headers: Mapping[str, str] = attrs.field(factory=lambda: dict(JSON_HEADERS))
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"``, for error messages and logs."""
+        return f"{self.method} {self.path}"
+
+
+def format_time_value(value: str | float) -> str:
+    """An Elasticsearch time value (``"90s"``) from a string or a number of seconds.
+
+    Raises:
+        InvalidRequestError: Not a time value Elasticsearch accepts.
+    """
+    if isinstance(value, bool):
+        raise InvalidRequestError(f"server_timeout must be seconds or a time value, got {value!r}")
+    if isinstance(value, int | float):
+        if not value > 0:
+            raise InvalidRequestError(f"server_timeout must be positive, got {value!r}")
+        millis = round(value * 1000)
+        return f"{millis // 1000}s" if millis % 1000 == 0 else f"{max(millis, 1)}ms"
+    if isinstance(value, str) and _TIME_VALUE.match(value.strip()):
+        return value.strip()
+    raise InvalidRequestError(
+        f"server_timeout must be seconds or an Elasticsearch time value like '90s', got {value!r}"
+    )
+
+
+def _inference_path(task_type: str | None, inference_id: str, suffix: str = "") -> str:
+    if not isinstance(inference_id, str) or not inference_id.strip():
+        raise InvalidRequestError(f"inference_id must be a non-empty string, got {inference_id!r}")
+    if task_type is not None and task_type not in _TASK_TYPES:
+        raise InvalidRequestError(
+            f"task_type must be one of {sorted(_TASK_TYPES)}, got {task_type!r}"
+        )
+    # safe="" escapes "/" too, so an id can never reach another route.
+    parts = ["", "_inference", *([task_type] if task_type else []), quote(inference_id, safe="")]
+    return "/".join(parts) + suffix
+
+
+def stream_completion_request(
+    inference_id: str,
+    input: str,
+    *,
+    task_settings: Mapping[str, Any] | None = None,
+    server_timeout: str | float | None = None,
+) -> Request:
+    """``POST /_inference/completion/{id}/_stream`` with ``{"input": ..., "task_settings": ...}``.
+
+    Raises:
+        InvalidRequestError: ``input`` is not a non-empty string, or another argument is invalid.
+    """
+    if not isinstance(input, str):
+        kind = "a list" if isinstance(input, list | tuple) else type(input).__name__
+        raise InvalidRequestError(
+            f"input must be a string for a completion stream (Elasticsearch streams a single "
+            f"prompt), got {kind}"
+        )
+    if not input:
+        raise InvalidRequestError("input must not be empty")
+    body: dict[str, Any] = {"input": input}
+    if task_settings is not None:
+        if not isinstance(task_settings, Mapping):
+            raise InvalidRequestError(
+                f"task_settings must be a mapping, got {type(task_settings).__name__}"
+            )
+        body["task_settings"] = dict(task_settings)
+    query = () if server_timeout is None else (("timeout", format_time_value(server_timeout)),)
+    return Request(
+        "POST",
+        _inference_path("completion", inference_id, "/_stream"),
+        query,
+        orjson.dumps(body),
+        STREAM_HEADERS,
+    )
+
+
+def completion_tokens(data: bytes) -> list[str]:
+    """The non-empty deltas of one completion ``message`` event, in order.
+
+    Accepts ``{"completion":[{"delta": ...}, ...]}`` and the non-streaming fallback
+    ``{"completion":[{"result": ...}]}`` (spec §3.2). Empty deltas (the first event usually
+    carries one) are not tokens.
+
+    Raises:
+        SSEProtocolError: The data is not JSON, or not a completion chunk.
+    """
+    try:
+        tokens = []
+        for item in orjson.loads(data)["completion"]:
+            delta = item.get("delta")
+            if delta is None:
+                delta = item["result"]
+            if delta.__class__ is not str:
+                raise TypeError
+            if delta:
+                tokens.append(delta)
+        return tokens
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise SSEProtocolError(
+            f"message event is not a completion chunk ({_describe(exc)}): {_excerpt(data)}"
+        ) from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "invalid JSON"
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}"
+    return "unexpected shape"
+
+
+def _excerpt(data: bytes, limit: int = 200) -> str:
+    text = data[:limit].decode("utf-8", "replace")
+    return repr(text + ("…" if len(data) > limit else ""))
+
+
+@attrs.frozen
+class ErrorInfo:
+    """What an error body says, whatever its shape."""
+
+    error_type: str | None
+    reason: str | None
+    body: Any
+    status: int | None = None
+    code: str | None = None
+
+
+# "Type[message]": the error string when http.detailed_errors.enabled is false (spec §5.1).
+_SIMPLE_ERROR = re.compile(r"^(\w+)\[(.*)\]$", re.DOTALL)
+
+
+def _error_from_json(payload: Any) -> ErrorInfo:
+    status = payload.get("status") if isinstance(payload, dict) else None
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        # The standard envelope has type/reason; the OpenAI-style chat shape (spec §5.4) has
+        # type/message/code and no status.
+        reason = error.get("reason", error.get("message"))
+        code = error.get("code")
+        return ErrorInfo(
+            _str_or_none(error.get("type")),
+            _str_or_none(reason),
+            payload,
+            status,
+            _str_or_none(code),
+        )
+    if isinstance(error, str):
+        match = _SIMPLE_ERROR.match(error)
+        if match:
+            return ErrorInfo(match[1], match[2], payload, status)
+        return ErrorInfo(None, error, payload, status)
+    return ErrorInfo(None, None, payload, status)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def error_from_event(data: bytes) -> ErrorInfo:
+    """Interpret the data of an ``event: error``."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        text = data.decode("utf-8", "replace")
+        return ErrorInfo(None, text.strip() or None, text)
+    return _error_from_json(payload)
+
+
+def error_from_body(content_type: str, body: bytes) -> ErrorInfo:
+    """Interpret the body of a non-2xx response: JSON, or an SSE ``event: error`` (spec §5.2)."""
+    if content_type.startswith("text/event-stream"):
+        decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max(len(body), 1))
+        events = decoder._feed(body + b"\n\n")
+        for _event, data, _id, _retry in events:
+            return error_from_event(data)
+        return ErrorInfo(None, None, body.decode("utf-8", "replace"))
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace")
+        return ErrorInfo(None, text.strip()[:500] or None, text)
+    return _error_from_json(payload)

@@ -1,0 +1,314 @@
+"""A sans-I/O decoder for Server-Sent Events (the WHATWG "event stream" format).
+
+Bytes go in, complete events come out; nothing here awaits, logs or reads the clock::
+
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        for event in decoder.feed(chunk):
+            print(event.event, event.data)
+    decoder.close()
+
+The decoder follows the parsing rules of the HTML Standard, section 9.2.6 "Interpreting an event
+stream", by default. ``SSEDecoder(bom_every_event=True)`` adds Elasticsearch's framing, which
+writes a UTF-8 byte order mark before *every* event rather than once per stream.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._config import DEFAULT_MAX_EVENT_BYTES
+from ._exceptions import SSEProtocolError
+
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
+
+_BOM = b"\xef\xbb\xbf"
+# Bytes as integers, for membership tests: `_LF in data` is a plain memchr, while `b"\n" in
+# data` costs ten times as much on a short read (CPython first tries to read the bytes as an
+# integer, and formats and discards the TypeError).
+_COLON = 0x3A
+_LF = 0x0A
+_CR = 0x0D
+_NUL = 0x00
+_ES_EVENT_LINE = _BOM + b"event: message"
+
+
+@attrs.frozen
+class ServerSentEvent:
+    """One dispatched event.
+
+    Attributes:
+        event: The event type; ``"message"`` when the stream named none.
+        data: The data lines joined with ``"\\n"``.
+        id: The last event ID in effect when the event was dispatched (it persists across
+            events, as the standard's "last event ID" does); ``None`` if never set.
+        retry: The reconnection time in milliseconds in effect, or ``None`` if never set.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+_RawEvent = tuple[str, bytes, "str | None", "int | None"]
+
+
+class SSEDecoder:
+    """Incremental event-stream decoder: ``feed(bytes) -> list[ServerSentEvent]``.
+
+    Any split of the same bytes across ``feed`` calls yields the same events, in time linear in
+    the bytes fed. Line ends may be CR, LF or CRLF, including a CR and LF split across feeds.
+    Invalid UTF-8 becomes U+FFFD, as the standard requires; a character split across feeds
+    decodes correctly.
+
+    Args:
+        bom_every_event: Skip a UTF-8 BOM at the start of every event, not only at the start of
+            the stream. Elasticsearch writes one before each event; a strictly conforming
+            decoder would read the second event's first line as the field ``"\\ufeffevent"``,
+            ignore it, and so see every later ``event: error`` as a ``message``.
+        max_event_bytes: Ceiling on the bytes held for one event: its ``data`` lines, counted
+            whole (field name and any BOM included), plus the line being read. Exceeding it
+            raises :class:`SSEProtocolError`, at the same point of the stream however the
+            bytes are split across feeds.
+
+    Raises:
+        SSEProtocolError: From ``feed`` when an event grows past ``max_event_bytes``; the
+            decoder is then unusable.
+    """
+
+    __slots__ = (
+        "_at_event_start",
+        "_bom_every_event",
+        "_data",
+        "_error",
+        "_event_bytes",
+        "_event_type",
+        "_last_id",
+        "_max_event_bytes",
+        "_pending",
+        "_retry",
+        "_skip_lf",
+    )
+
+    def __init__(
+        self, *, bom_every_event: bool = False, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
+        if max_event_bytes < 1:
+            raise ValueError(f"max_event_bytes must be positive, got {max_event_bytes!r}")
+        self._bom_every_event = bom_every_event
+        self._max_event_bytes = max_event_bytes
+        self._pending = bytearray()  # an unterminated line, waiting for its line end
+        self._skip_lf = False  # the last line ended in CR: an LF opening the next feed is its pair
+        self._at_event_start = True  # where a BOM may be skipped
+        self._data: list[bytes] = []
+        self._event_bytes = 0
+        self._event_type = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+        self._error: SSEProtocolError | None = None
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The ceiling on bytes buffered for one event."""
+        return self._max_event_bytes
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for the event in progress: its data lines (counted whole) and any
+        unterminated line. Never more than ``max_event_bytes``."""
+        return self._event_bytes + len(self._pending)
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        """Decode ``data`` and return the events it completes, in order.
+
+        Raises:
+            SSEProtocolError: The event in progress exceeds ``max_event_bytes``. Events
+                completed earlier in the same ``data`` are returned first; the error is raised
+                by the next call.
+        """
+        return [
+            ServerSentEvent(t, d.decode("utf-8", "replace"), i, r)
+            for t, d, i, r in self._feed(data)
+        ]
+
+    def close(self) -> list[ServerSentEvent]:
+        """Signal the end of input and return the events it completes.
+
+        The standard discards an event that is not terminated by a blank line, so this always
+        returns an empty list; it exists so that callers treat end of input explicitly.
+
+        Raises:
+            SSEProtocolError: The decoder had already failed (an event exceeded
+                ``max_event_bytes``), including when ``feed`` returned the events before the
+                oversized one and deferred the error.
+        """
+        if self._error is not None:
+            raise self._error.with_traceback(None)  # not a traceback that grows per call
+        self._pending.clear()
+        self._skip_lf = False
+        self._data.clear()
+        self._event_bytes = 0
+        self._event_type = ""
+        return []
+
+    def _feed(self, data: bytes) -> list[_RawEvent]:
+        """Decode ``data`` into raw events: (type, UTF-8 data bytes, last id, retry).
+
+        This is the client's hot path (Elasticsearch sends three lines an event), so the loop
+        keeps its state in locals and tries Elasticsearch's two field lines before the general
+        field split; both shortcuts give exactly what the general rule gives.
+        """
+        if self._error is not None:
+            raise self._error.with_traceback(None)  # not a traceback that grows per call
+        if not data:
+            # Returned before the CR check below, so that an empty read between a CR and its
+            # LF does not make the LF a second line end.
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[0] == _LF:  # the LF of a CRLF whose CR ended the previous feed
+                data = data[1:]
+                if not data:
+                    return []
+        pending = self._pending
+        if _LF not in data and _CR not in data:
+            # No line end: buffer it. bytearray appends are amortised O(1), which keeps
+            # byte-at-a-time feeding linear. Check first, so an oversized read is not copied.
+            buffered = self._event_bytes + len(pending) + len(data)
+            if buffered > self._max_event_bytes:
+                raise self._fail(buffered)
+            pending += data
+            return []
+        if pending:
+            buf = b"".join((pending, data))  # one copy of data, where += then bytes() made two
+            pending.clear()
+        else:
+            buf = data
+        lines = buf.splitlines()  # bytes.splitlines splits on CR, LF and CRLF only
+        last = buf[-1]
+        tail = b""
+        if last == _CR:
+            self._skip_lf = True
+        elif last != _LF:
+            tail = lines.pop()
+
+        limit = self._max_event_bytes
+        event_bytes = self._event_bytes
+        # Every byte of the event in progress was either counted in event_bytes or is in buf,
+        # so the per-line ceiling checks are needed only when the two together exceed it.
+        checked = event_bytes + len(buf) > limit
+        bom_every_event = self._bom_every_event
+        at_event_start = self._at_event_start
+        event_type = self._event_type
+        last_id = self._last_id
+        retry = self._retry
+        data_lines = self._data
+        events: list[_RawEvent] = []
+        oversized = 0
+        for line in lines:
+            if at_event_start:
+                # The standard strips one BOM at the start of the stream only; in
+                # Elasticsearch mode every event may start with one.
+                at_event_start = False
+                if line == _ES_EVENT_LINE and not checked:
+                    # Elasticsearch's first line, whole: what the BOM strip and the general
+                    # rule below would do, in one comparison.
+                    event_bytes += 3
+                    event_type = "message"
+                    continue
+                if line[:3] == _BOM:
+                    line = line[3:]
+                    event_bytes += 3
+            if checked and event_bytes + len(line) > limit:
+                # Every line counts while it is read, even a BOM that turned out to be alone
+                # on its line: as it does while buffered, which keeps the trip split-invariant.
+                oversized = event_bytes + len(line)
+                break
+            if not line:
+                # A blank line dispatches the event, unless its data buffer is empty.
+                if data_lines:
+                    payload = data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)
+                    events.append((event_type or "message", payload, last_id, retry))
+                    data_lines.clear()
+                event_type = ""
+                event_bytes = 0
+                at_event_start = bom_every_event
+                continue
+            # Elasticsearch's other lines next: same result as the general rule below.
+            if line[:6] == b"data: ":
+                data_lines.append(line[6:])
+                event_bytes += len(line)
+                continue
+            if line == b"event: message":
+                event_type = "message"
+                continue
+            if line[0] == _COLON:
+                continue  # a comment
+            colon = line.find(b":")
+            if colon < 0:
+                name, value = line, b""
+            else:
+                name = line[:colon]
+                # One space after the colon is removed, and only one.
+                value = (
+                    line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
+                )
+            if name == b"data":
+                data_lines.append(value)
+                # The whole line counts (field name included), as an unterminated line does
+                # while it is buffered: the ceiling then trips the same way however the bytes
+                # are split.
+                event_bytes += len(line)
+            elif name == b"event":
+                event_type = "message" if value == b"message" else value.decode("utf-8", "replace")
+            elif name == b"id":
+                if _NUL not in value:
+                    last_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit():  # bytes.isdigit() is ASCII-only
+                retry = _parse_retry(value, retry)
+            # any other field is ignored, as the standard says
+        self._event_type = event_type
+        self._last_id = last_id
+        self._retry = retry
+        self._at_event_start = at_event_start
+        self._event_bytes = event_bytes
+        if not oversized:
+            buffered = event_bytes + len(tail)
+            if buffered <= limit:
+                if tail:
+                    pending += tail
+                return events
+            oversized = buffered
+        error = self._fail(oversized)
+        if not events:
+            raise error
+        # Hand over the events that were complete; the error is raised by the next call, so
+        # nothing the server sent before the oversized event is lost.
+        return events
+
+    def _fail(self, buffered: int) -> SSEProtocolError:
+        """Make the decoder unusable, drop what it holds, and return the error to raise."""
+        self._error = SSEProtocolError(
+            f"event exceeds max_event_bytes={self._max_event_bytes} "
+            f"({buffered} bytes without an event end)"
+        )
+        self._pending.clear()
+        self._data.clear()
+        self._event_bytes = 0
+        return self._error
+
+
+# Chromium's EventSourceParser ignores a retry value that does not fit in 64 bits; int() would
+# also refuse one of more than 4300 digits (sys.get_int_max_str_digits) with a ValueError.
+_MAX_RETRY_DIGITS = 20
+_MAX_RETRY = 2**64 - 1
+
+
+def _parse_retry(value: bytes, current: int | None) -> int | None:
+    """The reconnection time an all-digits ``retry`` value sets, or ``current`` if too large."""
+    digits = value.lstrip(b"0")
+    if len(digits) > _MAX_RETRY_DIGITS:
+        return current
+    retry = int(digits) if digits else 0
+    return retry if retry <= _MAX_RETRY else current

@@ -1,0 +1,18 @@
+"""Test helpers: an Elasticsearch emulator that speaks the Inference API's exact bytes.
+
+:class:`ElasticsearchEmulator` is an aiohttp.web server on loopback that answers like
+Elasticsearch 9.x: SSE streams with a BOM before every event, ``[DONE]``, ES's error bodies
+and statuses, and a deterministic model whose answers tests can predict
+(:meth:`ElasticsearchEmulator.answer_for`). :class:`Fault` scripts failures (errors before or
+during a stream, stalls, dropped connections, odd chunking); :class:`RecordedRequest` is what
+the emulator saw and did for each request.
+
+Installing asyncinfer also registers a pytest plugin with an ``es_emulator`` fixture: an
+emulator running in its own thread, with a ``completion`` endpoint named ``my-endpoint``.
+"""
+
+from ._emulator import ElasticsearchEmulator as ElasticsearchEmulator
+from ._emulator import Fault as Fault
+from ._emulator import RecordedRequest as RecordedRequest
+
+__all__ = ["ElasticsearchEmulator", "Fault", "RecordedRequest"]

@@ -1,0 +1,41 @@
+"""Every Python example in the README and docs/ runs, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncinfer.testing import ElasticsearchEmulator
+
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+EXAMPLES = [
+    pytest.param(
+        code, id=f"{page.relative_to(ROOT)}:{page.read_text()[: m.start()].count(chr(10)) + 1}"
+    )
+    for page in PAGES
+    for m in BLOCK.finditer(page.read_text())
+    for code in [m[1]]
+]
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("code", EXAMPLES)
+async def test_example_runs(es: ElasticsearchEmulator, code: str) -> None:
+    # The docs address a local cluster; the emulator stands in for it.
+    code = code.replace("http://localhost:9200", es.url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-W", "error", "-c", code,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, f"example failed:\n{code}\n--- stderr:\n{err.decode()}"
+    assert out.strip(), "an example should show its result"

@@ -1,0 +1,90 @@
+"""The public surface is explicit: pinned names, docstrings, and one-way layering."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import asyncinfer
+import asyncinfer.sse
+import asyncinfer.testing
+
+PACKAGE = Path(asyncinfer.__file__).parent
+
+EXPECTED = {
+    "ApiError", "AsyncInferError", "AuthenticationError", "AuthorizationError",
+    "BadRequestError", "ClientClosedError", "CompletionStream", "ConflictError",
+    "ConnectError", "ConnectTimeoutError", "FirstEventTimeoutError", "IdleTimeoutError",
+    "IncompleteStreamError", "InferenceClient", "InvalidRequestError", "MethodNotAllowedError",
+    "NotFoundError", "ReadError", "RequestTimeoutError", "SSEProtocolError", "ServerError",
+    "StreamApiError", "StreamError", "StreamState", "Timeouts", "TooManyRequestsError",
+    "TotalTimeoutError", "TransportError", "UnexpectedResponseError", "UsageError",
+    "__version__",
+}  # fmt: skip
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert set(asyncinfer.__all__) == EXPECTED
+    assert asyncinfer.__all__ == sorted(asyncinfer.__all__)
+    for module in (asyncinfer.sse, asyncinfer.testing):
+        assert module.__all__ == sorted(module.__all__)
+
+
+def test_every_public_name_is_documented_and_at_home() -> None:
+    for module in (asyncinfer, asyncinfer.sse, asyncinfer.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name == "__version__" or not callable(obj):
+                continue
+            assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+            if module is asyncinfer and isinstance(obj, type):
+                assert obj.__module__ == "asyncinfer", name
+            if isinstance(obj, type):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_") or not callable(member):
+                        continue
+                    assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
+
+
+def test_error_tree() -> None:
+    assert issubclass(asyncinfer.StreamApiError, asyncinfer.ApiError)
+    assert issubclass(asyncinfer.StreamApiError, asyncinfer.StreamError)
+    assert issubclass(asyncinfer.RequestTimeoutError, TimeoutError)
+    assert issubclass(asyncinfer.InvalidRequestError, ValueError)
+    for name in EXPECTED - {
+        "__version__",
+        "InferenceClient",
+        "CompletionStream",
+        "StreamState",
+        "Timeouts",
+    }:
+        assert issubclass(getattr(asyncinfer, name), asyncinfer.AsyncInferError), name
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules imported at run time (imports under ``if TYPE_CHECKING:`` are only for types)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            node.body = []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_sans_io_modules_import_no_io() -> None:
+    for name in ("sse", "_protocol", "_config", "_exceptions"):
+        imported = _imports(PACKAGE / f"{name}.py")
+        assert not imported & {"asyncio", "aiohttp", "time", "socket"}, (name, imported)
+
+
+def test_only_the_transport_imports_aiohttp() -> None:
+    for path in PACKAGE.glob("*.py"):
+        if path.stem in ("_transport",):
+            continue
+        assert "aiohttp" not in _imports(path), path.name
