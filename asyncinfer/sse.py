@@ -156,8 +156,10 @@ class SSEDecoder:
         """Decode ``data`` into raw events: (type, UTF-8 data bytes, last id, retry).
 
         This is the client's hot path (Elasticsearch sends three lines an event), so the loop
-        keeps its state in locals and tries Elasticsearch's two field lines before the general
-        field split; both shortcuts give exactly what the general rule gives.
+        keeps its state in locals and tries Elasticsearch's lines (``\ufeffevent: message``,
+        ``data: ...``) before the general field split. Each shortcut gives exactly what the
+        general rule gives; tests/test_sse.py checks the decoder against a literal
+        transcription of the standard's algorithm.
         """
         if self._error is not None:
             raise self._error.with_traceback(None)  # not a traceback that grows per call
