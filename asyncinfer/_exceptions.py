@@ -23,8 +23,9 @@
     │   └── StreamApiError          an ``event: error`` after the stream began (also a StreamError)
     ├── StreamError                 the stream itself went wrong
     │   ├── SSEProtocolError        bad framing, bad JSON, an event we cannot interpret
-    │   ├── UnexpectedResponseError a 2xx that is not an event stream
     │   └── IncompleteStreamError   the body ended before ``[DONE]``
+    ├── UnexpectedResponseError     a 2xx we cannot interpret (not an event stream, not the
+    │                               JSON shape the call answers with)
     └── UsageError                  the caller misused an object
         ├── InvalidRequestError     a request argument is invalid; raised before any I/O
         │                           (also a ValueError)
@@ -250,8 +251,11 @@ class SSEProtocolError(StreamError):
     """
 
 
-class UnexpectedResponseError(StreamError):
-    """A successful status, but not an event stream (e.g. ``application/json`` on ``_stream``).
+class UnexpectedResponseError(AsyncInferError):
+    """A successful status, but a body we cannot interpret.
+
+    For example ``application/json`` on ``_stream`` (a proxy?), or JSON without the result key
+    the call answers with.
 
     Attributes:
         status: The HTTP status.

@@ -6,7 +6,7 @@ Nothing here awaits, touches a socket or reads the clock. ``_stream`` drives it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -20,11 +20,19 @@ __all__ = [
     "DONE",
     "ErrorInfo",
     "Request",
+    "chat_stream_request",
     "completion_tokens",
+    "delete_endpoint_request",
     "error_from_body",
     "error_from_event",
     "format_time_value",
+    "get_endpoints_request",
+    "get_services_request",
+    "inference_request",
+    "put_endpoint_request",
     "stream_completion_request",
+    "string_inputs",
+    "update_endpoint_request",
 ]
 
 DONE = b"[DONE]"
@@ -75,16 +83,159 @@ def format_time_value(value: str | float) -> str:
     )
 
 
-def _inference_path(task_type: str | None, inference_id: str, suffix: str = "") -> str:
-    if not isinstance(inference_id, str) or not inference_id.strip():
-        raise InvalidRequestError(f"inference_id must be a non-empty string, got {inference_id!r}")
+def _check_task_type(task_type: str | None) -> None:
     if task_type is not None and task_type not in _TASK_TYPES:
         raise InvalidRequestError(
             f"task_type must be one of {sorted(_TASK_TYPES)}, got {task_type!r}"
         )
+
+
+def _inference_path(task_type: str | None, inference_id: str, suffix: str = "") -> str:
+    if not isinstance(inference_id, str) or not inference_id.strip():
+        raise InvalidRequestError(f"inference_id must be a non-empty string, got {inference_id!r}")
+    _check_task_type(task_type)
     # safe="" escapes "/" too, so an id can never reach another route.
     parts = ["", "_inference", *([task_type] if task_type else []), quote(inference_id, safe="")]
     return "/".join(parts) + suffix
+
+
+def _timeout_query(server_timeout: str | float | None) -> tuple[tuple[str, str], ...]:
+    return () if server_timeout is None else (("timeout", format_time_value(server_timeout)),)
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidRequestError(f"{name} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def string_inputs(value: Any, name: str = "input") -> str | list[str]:
+    """A string, or a non-empty list of strings, as Elasticsearch's ``input`` takes.
+
+    Raises:
+        InvalidRequestError: Anything else, named.
+    """
+    if isinstance(value, str):
+        if not value:
+            raise InvalidRequestError(f"{name} must not be empty")
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        items = list(value)
+        if not items:
+            raise InvalidRequestError(f"{name} must not be an empty list")
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise InvalidRequestError(
+                    f"{name}[{i}] must be a string, got {type(item).__name__}"
+                )
+        return items
+    raise InvalidRequestError(
+        f"{name} must be a string or a list of strings, got {type(value).__name__}"
+    )
+
+
+def inference_request(
+    task_type: str | None,
+    inference_id: str,
+    body: Mapping[str, Any],
+    *,
+    server_timeout: str | float | None = None,
+) -> Request:
+    """``POST /_inference/[{task_type}/]{id}`` with a JSON body (spec §6.1)."""
+    return Request(
+        "POST",
+        _inference_path(task_type, inference_id),
+        _timeout_query(server_timeout),
+        orjson.dumps(dict(body)),
+    )
+
+
+def chat_stream_request(
+    inference_id: str, body: Mapping[str, Any], *, server_timeout: str | float | None = None
+) -> Request:
+    """``POST /_inference/chat_completion/{id}/_stream`` (spec §4.3)."""
+    return Request(
+        "POST",
+        _inference_path("chat_completion", inference_id, "/_stream"),
+        _timeout_query(server_timeout),
+        orjson.dumps(dict(body)),
+        STREAM_HEADERS,
+    )
+
+
+def put_endpoint_request(
+    task_type: str,
+    inference_id: str,
+    *,
+    service: str,
+    service_settings: Mapping[str, Any],
+    task_settings: Mapping[str, Any] | None = None,
+    chunking_settings: Mapping[str, Any] | None = None,
+    server_timeout: str | float | None = None,
+) -> Request:
+    """``PUT /_inference/{task_type}/{id}`` (spec §7.1)."""
+    if not isinstance(service, str) or not service:
+        raise InvalidRequestError(f"service must be a non-empty string, got {service!r}")
+    body: dict[str, Any] = {
+        "service": service,
+        "service_settings": _mapping(service_settings, "service_settings") or {},
+    }
+    for name, value in (("task_settings", task_settings), ("chunking_settings", chunking_settings)):
+        checked = _mapping(value, name)
+        if checked is not None:
+            body[name] = checked
+    return Request(
+        "PUT",
+        _inference_path(task_type, inference_id),
+        _timeout_query(server_timeout),
+        orjson.dumps(body),
+    )
+
+
+def get_endpoints_request(task_type: str | None = None, inference_id: str | None = None) -> Request:
+    """``GET /_inference``, ``/_inference/{id}``, ``/_inference/{task_type}/_all`` or both."""
+    _check_task_type(task_type)
+    if inference_id is None:
+        path = "/_inference" if task_type is None else f"/_inference/{task_type}/_all"
+    else:
+        path = _inference_path(task_type, inference_id)
+    return Request("GET", path)
+
+
+def delete_endpoint_request(
+    inference_id: str, *, task_type: str | None = None, dry_run: bool = False, force: bool = False
+) -> Request:
+    """``DELETE /_inference/[{task_type}/]{id}`` with ``dry_run`` and ``force`` (spec §7.3)."""
+    query = tuple((name, "true") for name, on in (("dry_run", dry_run), ("force", force)) if on)
+    return Request("DELETE", _inference_path(task_type, inference_id), query)
+
+
+def update_endpoint_request(
+    inference_id: str,
+    *,
+    task_type: str | None = None,
+    service_settings: Mapping[str, Any] | None = None,
+    task_settings: Mapping[str, Any] | None = None,
+) -> Request:
+    """``PUT /_inference/[{task_type}/]{id}/_update`` (spec §7.4)."""
+    body: dict[str, Any] = {}
+    for name, value in (("service_settings", service_settings), ("task_settings", task_settings)):
+        checked = _mapping(value, name)
+        if checked is not None:
+            body[name] = checked
+    if not body:
+        raise InvalidRequestError("update_endpoint needs service_settings or task_settings")
+    return Request(
+        "PUT", _inference_path(task_type, inference_id, "/_update"), (), orjson.dumps(body)
+    )
+
+
+def get_services_request(task_type: str | None = None) -> Request:
+    """``GET /_inference/_services[/{task_type}]`` (spec §7.5)."""
+    _check_task_type(task_type)
+    return Request("GET", "/_inference/_services" + (f"/{task_type}" if task_type else ""))
 
 
 def stream_completion_request(
@@ -108,17 +259,13 @@ def stream_completion_request(
     if not input:
         raise InvalidRequestError("input must not be empty")
     body: dict[str, Any] = {"input": input}
-    if task_settings is not None:
-        if not isinstance(task_settings, Mapping):
-            raise InvalidRequestError(
-                f"task_settings must be a mapping, got {type(task_settings).__name__}"
-            )
-        body["task_settings"] = dict(task_settings)
-    query = () if server_timeout is None else (("timeout", format_time_value(server_timeout)),)
+    settings = _mapping(task_settings, "task_settings")
+    if settings is not None:
+        body["task_settings"] = settings
     return Request(
         "POST",
         _inference_path("completion", inference_id, "/_stream"),
-        query,
+        _timeout_query(server_timeout),
         orjson.dumps(body),
         STREAM_HEADERS,
     )

@@ -1,35 +1,36 @@
-"""CompletionStream: the one read loop between the socket and the consumer.
+"""Streams: the one read loop between the socket and the consumer.
 
-The loop asks the decoder first; only when no token is ready does it await one read from the
+The loop asks the decoder first; only when nothing is ready does it await one read from the
 body, which returns every byte the socket has delivered (many events per await). Nothing reads
 ahead: the socket is read only inside ``__anext__``, so a slow consumer holds the server back
 through TCP instead of growing a buffer here.
+
+:class:`CompletionStream` yields ``str`` tokens, :class:`ChatCompletionStream` yields
+:class:`ChatCompletionChunk` values; both share the lifecycle of :class:`_EventStream`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+import orjson
 
 from ._config import Timeouts
 from ._exceptions import (
     AsyncInferError,
-    FirstEventTimeoutError,
-    IdleTimeoutError,
     IncompleteStreamError,
-    RequestTimeoutError,
     SSEProtocolError,
     StreamApiError,
-    TotalTimeoutError,
     UnexpectedResponseError,
     UsageError,
-    api_error_class,
 )
-from ._protocol import DONE, Request, completion_tokens, error_from_body, error_from_event
+from ._exchange import Deadlines, raise_for_status
+from ._models import ChatCompletionChunk, ChatCompletionMessage, FunctionCall, ToolCall, Usage
+from ._protocol import DONE, Request, completion_tokens, error_from_event
 from .sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -37,13 +38,11 @@ if TYPE_CHECKING:
 
     from ._transport import Response, Transport
 
-__all__ = ["CompletionStream", "StreamState"]
+__all__ = ["ChatCompletionStream", "CompletionStream", "StreamState"]
 
 _T = TypeVar("_T")
+_Item = TypeVar("_Item")
 
-# How much of a non-2xx body we read to build the error: error envelopes are a few KB; a proxy's
-# HTML page is cut here rather than buffered whole.
-_MAX_ERROR_BODY = 1024 * 1024
 # How much may follow [DONE] before the end of the body; more means a broken server, and the
 # connection is dropped instead of returned to the pool.
 _MAX_AFTER_DONE = 64 * 1024
@@ -54,44 +53,20 @@ class StreamState(enum.Enum):
 
     NEW = "new"  #: created; no request sent yet
     OPEN = "open"  #: the server accepted the request; events are being read
-    DONE = "done"  #: ``[DONE]`` arrived; every token was received
+    DONE = "done"  #: ``[DONE]`` arrived; everything was received
     FAILED = "failed"  #: an error was raised; ``partial_text`` has what arrived
     CLOSED = "closed"  #: closed early by the caller (``break``, ``aclose()``, cancellation)
 
 
-class CompletionStream:
-    """An incremental completion answer: ``async for token in stream`` yields ``str`` deltas.
-
-    Get one from :meth:`InferenceClient.stream_completion`. The request is sent on entering
-    ``async with`` (or on the first iteration when used without it); errors that happen before
-    the stream starts are raised there.
-
-    Leaving ``async with`` early, ``break`` followed by ``aclose()``, a timeout, or cancelling
-    the consuming task closes the HTTP connection at once. A stream read to ``[DONE]`` returns
-    its connection to the pool. A stream abandoned without closing is closed when it is
-    garbage-collected.
-
-    Every error raised after the request was sent carries ``partial_text``, and the tokens
-    received stay available as :attr:`text` and :attr:`tokens`.
-
-    Raises (from entering, iterating or :meth:`read_text`):
-        ApiError: A non-2xx answer before the stream began (a subclass by status).
-        StreamApiError: An ``event: error`` after the stream began.
-        IncompleteStreamError: The body ended without ``[DONE]``.
-        SSEProtocolError: Bad framing, invalid JSON, or an event that is not a completion chunk.
-        UnexpectedResponseError: A 2xx that is not ``text/event-stream``.
-        TransportError: Connecting or reading failed (``ConnectError``, ``ReadError``), or a
-            time limit fired (a ``RequestTimeoutError`` subclass naming the limit).
-        UsageError: Two tasks iterated the stream at once.
-    """
+class _EventStream(Generic[_Item]):
+    """The lifecycle, read loop and error handling shared by every stream."""
 
     __slots__ = (
         "__weakref__",
+        "_deadlines",
         "_decoder",
         "_deferred",
-        "_first_deadline",
-        "_last_event",
-        "_loop",
+        "_parts",
         "_pending",
         "_reading",
         "_request",
@@ -99,11 +74,11 @@ class CompletionStream:
         "_state",
         "_text_cache",
         "_timeouts",
-        "_tokens",
-        "_total_deadline",
         "_transport",
         "inference_id",
     )
+
+    _task_type = ""
 
     def __init__(
         self,
@@ -121,15 +96,12 @@ class CompletionStream:
         self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max_event_bytes)
         self._state = StreamState.NEW
         self._response: Response | None = None
-        self._tokens: list[str] = []
-        self._pending: deque[str] = deque()  # received, not yet yielded
+        self._deadlines: Deadlines | None = None
+        self._parts: list[str] = []  # the text received, in pieces
+        self._pending: deque[_Item] = deque()  # received, not yet yielded
         self._deferred: AsyncInferError | None = None  # raised once _pending is drained
         self._reading = False
         self._text_cache: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._total_deadline: float | None = None
-        self._first_deadline: float | None = None
-        self._last_event: float | None = None
 
     # --- public state ---------------------------------------------------------------------
 
@@ -140,15 +112,10 @@ class CompletionStream:
 
     @property
     def text(self) -> str:
-        """Every token received so far, joined."""
+        """The text received so far, joined."""
         if self._text_cache is None:
-            self._text_cache = "".join(self._tokens)
+            self._text_cache = "".join(self._parts)
         return self._text_cache
-
-    @property
-    def tokens(self) -> list[str]:
-        """Every non-empty token received so far (a copy)."""
-        return list(self._tokens)
 
     @property
     def done(self) -> bool:
@@ -157,21 +124,24 @@ class CompletionStream:
 
     @property
     def buffered_bytes(self) -> int:
-        """Bytes received from the network and not yet turned into tokens."""
+        """Bytes received from the network and not yet parsed into events."""
         held = self._decoder.buffered_bytes
-        if self._response is not None and self._state is StreamState.OPEN:
+        if self._response is not None:
             held += self._response.buffered_bytes
         return held
 
     def __repr__(self) -> str:
         return (
-            f"<CompletionStream completion/{self.inference_id} {self._state.value} "
-            f"tokens={len(self._tokens)}>"
+            f"<{type(self).__name__} {self._task_type}/{self.inference_id} {self._state.value} "
+            f"{self._count_label()}>"
         )
+
+    def _count_label(self) -> str:
+        return f"parts={len(self._parts)}"
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> CompletionStream:
+    async def __aenter__(self) -> Self:
         if self._state is StreamState.NEW:
             await self._guard(self._open())
         return self
@@ -187,7 +157,7 @@ class CompletionStream:
     async def aclose(self) -> None:
         """Close the stream; drops the connection unless the body was read to its end.
 
-        Idempotent. Tokens received stay in :attr:`text`.
+        Idempotent. What was received stays available (:attr:`text`).
         """
         self._drop()
         if self._state in (StreamState.NEW, StreamState.OPEN):
@@ -202,19 +172,13 @@ class CompletionStream:
             with contextlib.suppress(Exception):  # the loop may already be closed at shutdown
                 response.close()
 
-    def __aiter__(self) -> CompletionStream:
+    def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> _Item:
         if self._pending:
             return self._pending.popleft()
-        return await self._guard(self._next_token())
-
-    async def read_text(self) -> str:
-        """Read the rest of the stream and return the whole text (:attr:`text`)."""
-        async for _ in self:
-            pass
-        return self.text
+        return await self._guard(self._next_item())
 
     # --- the read loop --------------------------------------------------------------------
 
@@ -249,28 +213,14 @@ class CompletionStream:
             response.close()
 
     async def _open(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        start = loop.time()
-        t = self._timeouts
-        self._total_deadline = None if t.total is None else start + t.total
-        self._first_deadline = None if t.first_event is None else start + t.first_event
-        response = self._response = await self._with_deadline(
-            self._transport.open(self._request, connect_timeout=t.connect)
+        deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
+        response = self._response = await deadlines.run(
+            self._transport.open(self._request, connect_timeout=self._timeouts.connect)
         )
         self._state = StreamState.OPEN
-        if response.status >= 300:
-            body = await self._with_deadline(response.read_all(_MAX_ERROR_BODY))
-            info = error_from_body(response.content_type, body)
-            raise api_error_class(response.status)(
-                status=response.status,
-                error_type=info.error_type,
-                reason=info.reason,
-                body=info.body,
-                endpoint=self._request.endpoint,
-                code=info.code,
-            )
+        await raise_for_status(response, deadlines, self._request)
         if not response.content_type.startswith("text/event-stream"):
-            body = await self._with_deadline(response.read_all(4096))
+            body = await deadlines.run(response.read_all(4096))
             raise UnexpectedResponseError(
                 f"expected text/event-stream from {self._request.endpoint}, got status "
                 f"{response.status} with Content-Type {response.content_type or '(none)'!r}",
@@ -279,7 +229,7 @@ class CompletionStream:
                 body=body.decode("utf-8", "replace"),
             )
 
-    async def _next_token(self) -> str:
+    async def _next_item(self) -> _Item:
         if self._state is StreamState.NEW:
             await self._open()
         while not self._pending:
@@ -288,39 +238,36 @@ class CompletionStream:
                 raise error
             if self._state is not StreamState.OPEN:
                 raise StopAsyncIteration
-            response = self._response
+            response, deadlines = self._response, self._deadlines
             assert response is not None
-            chunk = await self._with_deadline(response.read_chunk())
+            assert deadlines is not None
+            chunk = await deadlines.run(response.read_chunk())
             if not chunk:
                 self._decoder.close()
                 raise IncompleteStreamError(
                     f"the response to {self._request.endpoint} ended without [DONE] "
-                    f"after {len(self._tokens)} tokens"
+                    f"after {len(self._parts)} text parts"
                 )
-            if self._take(self._decoder._feed(chunk)):
-                await self._finish(response)
+            events = self._decoder._feed(chunk)
+            if events:
+                deadlines.event()
+                if self._take(events):
+                    await self._finish(response, deadlines)
         return self._pending.popleft()
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
-        """Turn decoded events into pending tokens; stop at [DONE] (returning True) or an error."""
-        if not events:
-            return False
-        assert self._loop is not None
-        self._last_event = self._loop.time()
-        received: list[str] = []
-        done = False
+        """Turn decoded events into pending items; stop at [DONE] (returning True) or an error."""
         for event, data, _id, _retry in events:
             if event == "message":
                 if data == DONE:
                     self._state = StreamState.DONE
-                    done = True
-                    break
+                    return True
                 try:
-                    received += completion_tokens(data)
+                    self._parse(data)
                 except SSEProtocolError as exc:
-                    # Raised once the tokens of the events before it have been yielded.
+                    # Raised once the items of the events before it have been yielded.
                     self._fail_later(exc)
-                    break
+                    return False
             elif event == "error":
                 info = error_from_event(data)
                 self._fail_later(
@@ -333,26 +280,26 @@ class CompletionStream:
                         code=info.code,
                     )
                 )
-                break
+                return False
             # Other event types are not Elasticsearch's; ignore them as EventSource would.
-        if received:
-            self._tokens.extend(received)
-            self._pending.extend(received)
-            self._text_cache = None
-        return done
+        return False
+
+    def _parse(self, data: bytes) -> None:
+        """Parse one message event into ``_pending`` (and ``_parts``)."""
+        raise NotImplementedError
 
     def _fail_later(self, error: AsyncInferError) -> None:
-        """End the stream now; raise ``error`` once the tokens before it were yielded."""
+        """End the stream now; raise ``error`` once the items before it were yielded."""
         self._deferred = error
         self._drop()
         self._state = StreamState.FAILED
 
-    async def _finish(self, response: Response) -> None:
+    async def _finish(self, response: Response, deadlines: Deadlines) -> None:
         """After [DONE]: read the end of the body so the connection can be reused."""
         try:
             rest = 0
             while not response.at_eof() and rest <= _MAX_AFTER_DONE:
-                rest += len(await self._with_deadline(response.read_chunk()))
+                rest += len(await deadlines.run(response.read_chunk()))
         except AsyncInferError:
             # The answer is complete; a broken connection after [DONE] costs only the reuse.
             self._drop()
@@ -364,39 +311,178 @@ class CompletionStream:
             else:
                 response.close()
 
-    async def _with_deadline(self, awaitable: Any) -> Any:
-        """Await ``awaitable`` under the nearest of the total, first-event and idle deadlines."""
-        deadline, error_class, seconds = self._deadline()
-        if deadline is None:
-            return await awaitable
-        try:
-            async with asyncio.timeout_at(deadline) as scope:
-                return await awaitable
-        except TimeoutError as exc:
-            # Our own limits are TimeoutErrors too: only a scope that expired is ours to name.
-            if scope.expired() and not isinstance(exc, RequestTimeoutError):
-                raise error_class(seconds, detail=self._request.endpoint) from None
-            raise
 
-    def _deadline(self) -> tuple[float | None, type[RequestTimeoutError], float]:
-        t = self._timeouts
-        best: tuple[float | None, type[RequestTimeoutError], float] = (
-            None,
-            TotalTimeoutError,
-            0.0,
+class CompletionStream(_EventStream[str]):
+    """An incremental completion answer: ``async for token in stream`` yields ``str`` deltas.
+
+    Get one from :meth:`InferenceClient.stream_completion`. The request is sent on entering
+    ``async with`` (or on the first iteration when used without it); errors that happen before
+    the stream starts are raised there.
+
+    Leaving ``async with`` early, ``aclose()``, a timeout, or cancelling the consuming task
+    closes the HTTP connection at once. A stream read to ``[DONE]`` returns its connection to
+    the pool. A stream abandoned without closing is closed when it is garbage-collected.
+
+    Every error raised after the request was sent carries ``partial_text``, and the tokens
+    received stay available as :attr:`text` and :attr:`tokens`.
+
+    Raises (from entering, iterating or :meth:`read_text`):
+        ApiError: A non-2xx answer before the stream began (a subclass by status).
+        StreamApiError: An ``event: error`` after the stream began.
+        IncompleteStreamError: The body ended without ``[DONE]``.
+        SSEProtocolError: Bad framing, invalid JSON, or an event that is not a completion chunk.
+        UnexpectedResponseError: A 2xx that is not ``text/event-stream``.
+        TransportError: Connecting or reading failed (``ConnectError``, ``ReadError``), or a
+            time limit fired (a ``RequestTimeoutError`` subclass naming the limit).
+        UsageError: Two tasks iterated the stream at once.
+    """
+
+    __slots__ = ()
+    _task_type = "completion"
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every non-empty token received so far (a copy)."""
+        return list(self._parts)
+
+    def _count_label(self) -> str:
+        return f"tokens={len(self._parts)}"
+
+    def _parse(self, data: bytes) -> None:
+        tokens = completion_tokens(data)
+        if tokens:
+            self._parts += tokens
+            self._pending += tokens
+            self._text_cache = None
+
+    async def read_text(self) -> str:
+        """Read the rest of the stream and return the whole text (:attr:`text`)."""
+        async for _ in self:
+            pass
+        return self.text
+
+
+class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
+    """A chat completion answer: ``async for chunk in stream`` yields :class:`ChatCompletionChunk`.
+
+    Get one from :meth:`InferenceClient.stream_chat_completion`. It has the lifecycle,
+    cancellation, backpressure, timeout and error guarantees of :class:`CompletionStream`;
+    :attr:`text` and ``partial_text`` hold the assistant content received so far.
+    """
+
+    __slots__ = ("_chunks",)
+    _task_type = "chat_completion"
+
+    def __init__(
+        self,
+        transport: Transport,
+        request: Request,
+        *,
+        inference_id: str,
+        timeouts: Timeouts,
+        max_event_bytes: int,
+    ) -> None:
+        super().__init__(
+            transport,
+            request,
+            inference_id=inference_id,
+            timeouts=timeouts,
+            max_event_bytes=max_event_bytes,
         )
-        if self._total_deadline is not None and t.total is not None:
-            best = (self._total_deadline, TotalTimeoutError, t.total)
-        phase: tuple[float | None, type[RequestTimeoutError], float | None]
-        if self._last_event is None:
-            phase = (self._first_deadline, FirstEventTimeoutError, t.first_event)
-        else:
-            idle = None if t.idle is None else self._last_event + t.idle
-            phase = (idle, IdleTimeoutError, t.idle)
-        if (
-            phase[0] is not None
-            and phase[2] is not None
-            and (best[0] is None or phase[0] < best[0])
-        ):
-            best = (phase[0], phase[1], phase[2])
-        return best
+        self._chunks: list[ChatCompletionChunk] = []
+
+    @property
+    def chunks(self) -> list[ChatCompletionChunk]:
+        """Every chunk received so far (a copy)."""
+        return list(self._chunks)
+
+    @property
+    def partial_text(self) -> str:
+        """The assistant content received so far (the same as :attr:`text`)."""
+        return self.text
+
+    def _count_label(self) -> str:
+        return f"chunks={len(self._chunks)}"
+
+    def _parse(self, data: bytes) -> None:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise SSEProtocolError(
+                f"message event is not JSON: {data[:200].decode('utf-8', 'replace')!r}"
+            ) from None
+        chunk = ChatCompletionChunk.from_dict(payload)
+        self._chunks.append(chunk)
+        self._pending.append(chunk)
+        for choice in chunk.choices:
+            if choice.index == 0 and choice.delta.content:
+                self._parts.append(choice.delta.content)
+                self._text_cache = None
+
+    async def text_deltas(self) -> AsyncIterator[str]:
+        """Iterate the non-empty content strings of choice 0, as they arrive."""
+        async for chunk in self:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+
+    async def final_message(self) -> ChatCompletionMessage:
+        """Read the rest of the stream and return the whole assistant message (choice 0).
+
+        Tool calls are assembled from their fragments; ``usage`` comes from the usage chunk.
+
+        Raises:
+            The errors of :class:`CompletionStream`, from reading the rest.
+        """
+        async for _ in self:
+            pass
+        return assemble_message(self._chunks)
+
+
+def assemble_message(chunks: list[ChatCompletionChunk]) -> ChatCompletionMessage:
+    """Join the deltas of choice 0 into one message."""
+    role = "assistant"
+    content: list[str] = []
+    refusal: list[str] = []
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            role = delta.role or role
+            if delta.content:
+                content.append(delta.content)
+            if delta.refusal:
+                refusal.append(delta.refusal)
+            if choice.finish_reason is not None:
+                finish_reason = choice.finish_reason
+            for fragment in delta.tool_calls:
+                call = calls.setdefault(
+                    fragment.index, {"id": None, "type": None, "name": "", "arguments": []}
+                )
+                call["id"] = fragment.id or call["id"]
+                call["type"] = fragment.type or call["type"]
+                if fragment.function is not None:
+                    call["name"] += fragment.function.name or ""
+                    call["arguments"].append(fragment.function.arguments or "")
+    tool_calls = [
+        ToolCall(
+            id=call["id"] or "",
+            type=call["type"] or "function",
+            function=FunctionCall(name=call["name"], arguments="".join(call["arguments"])),
+        )
+        for _, call in sorted(calls.items())
+    ]
+    return ChatCompletionMessage(
+        role=role,
+        content="".join(content) if content or not tool_calls else None,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason,
+        refusal="".join(refusal) or None,
+        usage=usage,
+    )
