@@ -24,4 +24,5 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_stream.py

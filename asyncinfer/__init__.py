@@ -32,41 +32,95 @@ from ._exceptions import TotalTimeoutError as TotalTimeoutError
 from ._exceptions import TransportError as TransportError
 from ._exceptions import UnexpectedResponseError as UnexpectedResponseError
 from ._exceptions import UsageError as UsageError
+from ._models import AssistantMessage as AssistantMessage
+from ._models import ChatChoice as ChatChoice
+from ._models import ChatCompletionChunk as ChatCompletionChunk
+from ._models import ChatCompletionMessage as ChatCompletionMessage
+from ._models import ChatDelta as ChatDelta
+from ._models import CompletionResult as CompletionResult
+from ._models import DeleteEndpointResult as DeleteEndpointResult
+from ._models import EmbeddingKind as EmbeddingKind
+from ._models import EndpointInfo as EndpointInfo
+from ._models import FunctionCall as FunctionCall
+from ._models import FunctionCallDelta as FunctionCallDelta
+from ._models import InferenceResult as InferenceResult
+from ._models import RerankHit as RerankHit
+from ._models import RerankResult as RerankResult
+from ._models import ServiceInfo as ServiceInfo
+from ._models import SparseEmbedding as SparseEmbedding
+from ._models import SparseEmbeddingResult as SparseEmbeddingResult
+from ._models import SystemMessage as SystemMessage
+from ._models import TextEmbeddingResult as TextEmbeddingResult
+from ._models import TextPart as TextPart
+from ._models import Tool as Tool
+from ._models import ToolCall as ToolCall
+from ._models import ToolCallDelta as ToolCallDelta
+from ._models import ToolMessage as ToolMessage
+from ._models import Usage as Usage
+from ._models import UserMessage as UserMessage
+from ._stream import ChatCompletionStream as ChatCompletionStream
 from ._stream import CompletionStream as CompletionStream
 from ._stream import StreamState as StreamState
 from ._version import __version__ as __version__
 
 __all__ = [
     "ApiError",
+    "AssistantMessage",
     "AsyncInferError",
     "AuthenticationError",
     "AuthorizationError",
     "BadRequestError",
+    "ChatChoice",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionStream",
+    "ChatDelta",
     "ClientClosedError",
+    "CompletionResult",
     "CompletionStream",
     "ConflictError",
     "ConnectError",
     "ConnectTimeoutError",
+    "DeleteEndpointResult",
+    "EmbeddingKind",
+    "EndpointInfo",
     "FirstEventTimeoutError",
+    "FunctionCall",
+    "FunctionCallDelta",
     "IdleTimeoutError",
     "IncompleteStreamError",
     "InferenceClient",
+    "InferenceResult",
     "InvalidRequestError",
     "MethodNotAllowedError",
     "NotFoundError",
     "ReadError",
     "RequestTimeoutError",
+    "RerankHit",
+    "RerankResult",
     "SSEProtocolError",
     "ServerError",
+    "ServiceInfo",
+    "SparseEmbedding",
+    "SparseEmbeddingResult",
     "StreamApiError",
     "StreamError",
     "StreamState",
+    "SystemMessage",
+    "TextEmbeddingResult",
+    "TextPart",
     "Timeouts",
     "TooManyRequestsError",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolMessage",
     "TotalTimeoutError",
     "TransportError",
     "UnexpectedResponseError",
+    "Usage",
     "UsageError",
+    "UserMessage",
     "__version__",
 ]
 
