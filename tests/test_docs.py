@@ -29,13 +29,34 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize("code", EXAMPLES)
-async def test_example_runs(es: ElasticsearchEmulator, code: str) -> None:
+async def test_example_runs(es: ElasticsearchEmulator, code: str, tmp_path: Path) -> None:
     # The docs address a local cluster; the emulator stands in for it.
     code = code.replace("http://localhost:9200", es.url)
+    if "def test_" in code:
+        # A pytest example: run it with pytest, which loads asyncinfer's plugin.
+        (tmp_path / "test_example.py").write_text(code)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-W",
+            "error",
+            str(tmp_path),
+        ]
+    else:
+        command = [sys.executable, "-W", "error", "-c", code]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-W", "error", "-c", code,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *command, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )  # fmt: skip
     out, err = await proc.communicate()
-    assert proc.returncode == 0, f"example failed:\n{code}\n--- stderr:\n{err.decode()}"
+    assert proc.returncode == 0, (
+        f"example failed:\n{code}\n--- stdout:\n{out.decode()}\n--- stderr:\n{err.decode()}"
+    )
     assert out.strip(), "an example should show its result"
