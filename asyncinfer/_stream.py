@@ -180,6 +180,35 @@ class _EventStream(Generic[_Item]):
             return self._pending.popleft()
         return await self._guard(self._next_item())
 
+    async def sse(self) -> AsyncIterator[bytes]:
+        """Relay the stream to a browser as standard Server-Sent Events (no BOM).
+
+        Yields ``event: token`` (data ``{"text": ...}``) per piece of text, then one
+        ``event: done`` (data ``{"done": true, ...}``), or one ``event: error`` (data
+        ``{"error": <class name>, "message": ..., "status": ...}``) instead, after which it
+        ends. Send the bytes as a ``text/event-stream`` response from any ASGI or aiohttp.web
+        app; a browser's ``EventSource`` reads them. The stream is closed when the relay ends,
+        however it ends: a browser that goes away closes the upstream connection at once.
+        """
+        try:
+            async for item in self:
+                text = self._item_text(item)
+                if text:
+                    yield b"event: token\ndata: " + orjson.dumps({"text": text}) + b"\n\n"
+            yield b"event: done\ndata: " + orjson.dumps(self._done_data()) + b"\n\n"
+        except AsyncInferError as exc:
+            status = getattr(exc, "status", None)
+            data = {"error": type(exc).__name__, "message": str(exc), "status": status}
+            yield b"event: error\ndata: " + orjson.dumps(data) + b"\n\n"
+        finally:
+            await self.aclose()
+
+    def _item_text(self, item: _Item) -> str | None:
+        raise NotImplementedError
+
+    def _done_data(self) -> dict[str, Any]:
+        return {"done": True}
+
     # --- the read loop --------------------------------------------------------------------
 
     async def _guard(self, step: Coroutine[Any, Any, _T]) -> _T:
@@ -348,6 +377,9 @@ class CompletionStream(_EventStream[str]):
     def _count_label(self) -> str:
         return f"tokens={len(self._parts)}"
 
+    def _item_text(self, item: str) -> str | None:
+        return item
+
     def _parse(self, data: bytes) -> None:
         tokens = completion_tokens(data)
         if tokens:
@@ -403,6 +435,21 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
 
     def _count_label(self) -> str:
         return f"chunks={len(self._chunks)}"
+
+    def _item_text(self, item: ChatCompletionChunk) -> str | None:
+        for choice in item.choices:
+            if choice.index == 0:
+                return choice.delta.content
+        return None
+
+    def _done_data(self) -> dict[str, Any]:
+        message = assemble_message(self._chunks)
+        usage = message.usage
+        return {
+            "done": True,
+            "finish_reason": message.finish_reason,
+            "usage": None if usage is None else usage.raw,
+        }
 
     def _parse(self, data: bytes) -> None:
         try:

@@ -505,3 +505,49 @@ class RepeatedAnswer:
 
     def __call__(self, _input: str) -> RepeatedAnswer:
         return self
+
+
+# --- relaying to browsers ---------------------------------------------------------------------
+
+
+async def test_sse_relay_is_standard_sse(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    from asyncinfer.sse import SSEDecoder
+
+    stream = client.stream_completion("my-endpoint", PROMPT)
+    relayed = [chunk async for chunk in stream.sse()]
+    body = b"".join(relayed)
+    assert b"\xef\xbb\xbf" not in body
+    events = SSEDecoder().feed(body)  # strict WHATWG, as a browser's EventSource
+    assert [e.event for e in events] == ["token"] * len(expected_tokens(es)) + ["done"]
+    assert [orjson.loads(e.data)["text"] for e in events[:-1]] == expected_tokens(es)
+    assert orjson.loads(events[-1].data) == {"done": True}
+    assert stream.done
+
+
+async def test_sse_relay_reports_an_error_and_ends(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    from asyncinfer.sse import SSEDecoder
+
+    es.add_fault(Fault(error_after=2, error_status=429, reason="slow down"))
+    body = b"".join([c async for c in client.stream_completion("my-endpoint", PROMPT).sse()])
+    events = SSEDecoder().feed(body)
+    assert events[-1].event == "error"
+    error = orjson.loads(events[-1].data)
+    assert (error["error"], error["status"]) == ("StreamApiError", 429)
+    assert "slow down" in error["message"]
+    assert {e.event for e in events[:-1]} == {"token"}
+
+
+async def test_sse_relay_closes_upstream_when_the_browser_leaves(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    es.add_fault(Fault(stall_after=3))
+    relay = client.stream_completion("my-endpoint", PROMPT).sse()
+    await relay.__anext__()
+    await relay.aclose()  # what a web framework does when the client disconnects
+    await es.requests[-1].wait_closed()
+    assert es.requests[-1].disconnected_at is not None
+    await es.wait_for_connections(0)
