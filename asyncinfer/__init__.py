@@ -5,6 +5,8 @@ Public submodules: :mod:`asyncinfer.sse` (a sans-I/O SSE decoder) and
 """
 
 from ._client import InferenceClient as InferenceClient
+from ._config import Limits as Limits
+from ._config import RetryPolicy as RetryPolicy
 from ._config import Timeouts as Timeouts
 from ._exceptions import ApiError as ApiError
 from ._exceptions import AsyncInferError as AsyncInferError
@@ -27,10 +29,12 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import SSEProtocolError as SSEProtocolError
 from ._exceptions import StreamApiError as StreamApiError
 from ._exceptions import StreamError as StreamError
+from ._exceptions import TLSError as TLSError
 from ._exceptions import TooManyRequestsError as TooManyRequestsError
 from ._exceptions import TotalTimeoutError as TotalTimeoutError
 from ._exceptions import TransportError as TransportError
 from ._exceptions import UnexpectedResponseError as UnexpectedResponseError
+from ._exceptions import UnsupportedProductError as UnsupportedProductError
 from ._exceptions import UsageError as UsageError
 from ._models import AssistantMessage as AssistantMessage
 from ._models import ChatChoice as ChatChoice
@@ -61,6 +65,7 @@ from ._models import UserMessage as UserMessage
 from ._stream import ChatCompletionStream as ChatCompletionStream
 from ._stream import CompletionStream as CompletionStream
 from ._stream import StreamState as StreamState
+from ._stream import StreamStats as StreamStats
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -92,12 +97,14 @@ __all__ = [
     "InferenceClient",
     "InferenceResult",
     "InvalidRequestError",
+    "Limits",
     "MethodNotAllowedError",
     "NotFoundError",
     "ReadError",
     "RequestTimeoutError",
     "RerankHit",
     "RerankResult",
+    "RetryPolicy",
     "SSEProtocolError",
     "ServerError",
     "ServiceInfo",
@@ -106,7 +113,9 @@ __all__ = [
     "StreamApiError",
     "StreamError",
     "StreamState",
+    "StreamStats",
     "SystemMessage",
+    "TLSError",
     "TextEmbeddingResult",
     "TextPart",
     "Timeouts",
@@ -118,6 +127,7 @@ __all__ = [
     "TotalTimeoutError",
     "TransportError",
     "UnexpectedResponseError",
+    "UnsupportedProductError",
     "Usage",
     "UsageError",
     "UserMessage",

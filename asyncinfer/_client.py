@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._config import DEFAULT_MAX_EVENT_BYTES, DEFAULT_READ_BUFSIZE, Timeouts
+import attrs
+
+from ._config import Limits, RetryPolicy, Timeouts
 from ._exceptions import ClientClosedError, InvalidRequestError, UnexpectedResponseError
 from ._exchange import request_json
 from ._models import (
@@ -31,13 +34,14 @@ from ._protocol import (
     get_endpoints_request,
     get_services_request,
     inference_request,
+    parse_cloud_id,
     put_endpoint_request,
     stream_completion_request,
     string_inputs,
     update_endpoint_request,
 )
 from ._stream import ChatCompletionStream, CompletionStream, _EventStream
-from ._transport import Transport, user_agent
+from ._transport import TLSConfig, Transport, split_userinfo, user_agent
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -92,35 +96,80 @@ class InferenceClient:
         hosts: The Elasticsearch URL, e.g. ``"https://localhost:9200"``.
         api_key: An encoded API key (the ``encoded`` value Elasticsearch returns), or an
             ``(id, api_key)`` pair.
-        basic_auth: A ``(user, password)`` pair.
+        basic_auth: A ``(user, password)`` pair. Credentials in a host URL
+            (``https://user:pass@host``) are taken as basic auth and removed from the URL.
         bearer_auth: A bearer token (OAuth2, service account, JWT).
+        cloud_id: An Elastic Cloud id, instead of ``hosts``.
         headers: Extra headers sent on every request.
         timeouts: Default :class:`Timeouts` for every call; each call may override them.
+        retries: Default :class:`RetryPolicy` (or a number of retries) for every call; each
+            call may override it. On by default: 3 retries, as the official client.
+        limits: Connection-pool and buffer :class:`Limits`.
         session: An :class:`aiohttp.ClientSession` to use; it is never closed by the client.
-            By default the client creates and owns one.
-        read_bufsize: Bytes aiohttp buffers per connection before it stops reading the
-            socket (it pauses at twice this), which bounds memory for a slow consumer.
-        max_event_bytes: The largest server-sent event accepted.
+            By default the client creates and owns one (then ``limits`` and the TLS options
+            configure it).
+        verify_certs: Verify the server's certificate (on by default).
+        ca_certs: A CA bundle file to verify the server with.
+        client_cert: A client certificate file (PEM), for mutual TLS.
+        client_key: The client certificate's key file, if not inside ``client_cert``.
+        ssl_context: An :class:`ssl.SSLContext` to use as is.
+        ssl_assert_fingerprint: Pin the SHA-256 fingerprint (hex, colons allowed, any case)
+            of the server's certificate or, where Python exposes the chain (3.13+), of any
+            certificate in it, such as the CA whose fingerprint Elasticsearch prints at first
+            start. Pinning replaces CA verification.
+        product_check: Require ``X-elastic-product: Elasticsearch`` on the first successful
+            answer, as the official clients do.
+        product_check_streams: Set to false to tolerate the header's absence on ``_stream``
+            answers, which Elasticsearch 8.16.0-8.17.0 often omitted.
+        sniff_on_start: Replace ``hosts`` with the cluster's nodes (``GET _nodes/_all/http``)
+            before the first request. Not with ``cloud_id``.
+        sniff_on_node_failure: Sniff again when a node fails.
+        read_bufsize: Shortcut for ``limits.read_bufsize``.
+        max_event_bytes: Shortcut for ``limits.max_event_bytes``.
 
     Raises:
-        InvalidRequestError: An argument is invalid (e.g. two forms of authentication).
+        InvalidRequestError: An argument is invalid (e.g. two forms of authentication, both
+            ``hosts`` and ``cloud_id``, a malformed ``cloud_id`` or fingerprint).
     """
 
     def __init__(
         self,
-        hosts: str,
+        hosts: str | Sequence[str] | None = None,
         *,
         api_key: str | tuple[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
         bearer_auth: str | None = None,
+        cloud_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+        limits: Limits | None = None,
         session: aiohttp.ClientSession | None = None,
-        read_bufsize: int = DEFAULT_READ_BUFSIZE,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        verify_certs: bool = True,
+        ca_certs: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        ssl_assert_fingerprint: str | None = None,
+        product_check: bool = True,
+        product_check_streams: bool = True,
+        sniff_on_start: bool = False,
+        sniff_on_node_failure: bool = False,
+        read_bufsize: int | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
-        if not isinstance(hosts, str) or not hosts.startswith(("http://", "https://")):
-            raise InvalidRequestError(f"hosts must be an http:// or https:// URL, got {hosts!r}")
+        if (hosts is None) == (cloud_id is None):
+            raise InvalidRequestError("give either hosts or cloud_id")
+        if cloud_id is not None and (sniff_on_start or sniff_on_node_failure):
+            raise InvalidRequestError("sniffing cannot be used with cloud_id")
+        urls: list[str] = []
+        url_auth: tuple[str, str] | None = None
+        for host in [parse_cloud_id(cloud_id)] if cloud_id is not None else _host_list(hosts):
+            url, userinfo = split_userinfo(host)
+            urls.append(url)
+            url_auth = url_auth or userinfo
+        if url_auth is not None and api_key is None and basic_auth is None and bearer_auth is None:
+            basic_auth = url_auth
         all_headers = {"user-agent": user_agent()}
         for name, value in (headers or {}).items():
             all_headers[name.lower()] = value
@@ -132,20 +181,49 @@ class InferenceClient:
                     "bearer_auth"
                 )
             all_headers["authorization"] = auth
-        if read_bufsize < 1024:
-            raise InvalidRequestError(f"read_bufsize must be at least 1024, got {read_bufsize}")
-        self.url = hosts.rstrip("/")
+        limits = limits or Limits()
+        if read_bufsize is not None:
+            limits = attrs.evolve(limits, read_bufsize=read_bufsize)
+        if max_event_bytes is not None:
+            limits = attrs.evolve(limits, max_event_bytes=max_event_bytes)
+        if limits.read_bufsize < 1024:
+            raise InvalidRequestError(
+                f"read_bufsize must be at least 1024, got {limits.read_bufsize}"
+            )
+        self.url = urls[0]
         self.timeouts = timeouts or Timeouts()
-        self._max_event_bytes = max_event_bytes
+        self.retries = _retry_policy(retries) or RetryPolicy()
+        self.limits = limits
         self._transport = Transport(
-            self.url, headers=all_headers, session=session, read_bufsize=read_bufsize
+            urls,
+            headers=all_headers,
+            session=session,
+            limits=limits,
+            tls=TLSConfig(
+                verify_certs=verify_certs,
+                ca_certs=ca_certs,
+                client_cert=client_cert,
+                client_key=client_key,
+                ssl_context=ssl_context,
+                ssl_assert_fingerprint=ssl_assert_fingerprint,
+            ),
+            product_check=product_check,
+            product_check_streams=product_check_streams,
+            sniff_on_start=sniff_on_start,
+            sniff_on_node_failure=sniff_on_node_failure,
         )
         self._streams: weakref.WeakSet[_EventStream[Any]] = weakref.WeakSet()
+
+    @property
+    def hosts(self) -> list[str]:
+        """The nodes' URLs (after sniffing, the cluster's)."""
+        return self._transport.urls
 
     def __repr__(self) -> str:
         # Never the headers: they carry credentials.
         state = "closed" if self.closed else "open"
-        return f"<InferenceClient {self.url} {state}>"
+        hosts = self.url if len(self.hosts) == 1 else f"{self.url} (+{len(self.hosts) - 1} nodes)"
+        return f"<InferenceClient {hosts} {state}>"
 
     @property
     def closed(self) -> bool:
@@ -181,6 +259,8 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> CompletionStream:
         """Stream a completion: ``POST /_inference/completion/{inference_id}/_stream``.
 
@@ -194,6 +274,10 @@ class InferenceClient:
             timeouts: Override the client's :class:`Timeouts` for this call.
             server_timeout: How long Elasticsearch may wait for the provider to start, as
                 seconds or a time value like ``"90s"`` (the ``timeout`` query parameter).
+                Without it, a ``timeouts.total`` sends the remaining budget instead.
+            retries: Override the client's :class:`RetryPolicy` (or a number of retries).
+            opaque_id: Sent as ``X-Opaque-Id``, to find the request in Elasticsearch's logs
+                and tasks.
 
         Raises:
             InvalidRequestError: An argument is invalid (e.g. a list ``input``).
@@ -205,10 +289,11 @@ class InferenceClient:
         )
         stream = CompletionStream(
             self._transport,
-            request,
+            _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
             timeouts=timeouts or self.timeouts,
-            max_event_bytes=self._max_event_bytes,
+            max_event_bytes=self.limits.max_event_bytes,
+            retries=_retry_policy(retries) or self.retries,
         )
         self._streams.add(stream)
         return stream
@@ -230,6 +315,8 @@ class InferenceClient:
         reasoning: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> ChatCompletionStream:
         """Stream a chat completion: ``POST /_inference/chat_completion/{inference_id}/_stream``.
 
@@ -251,6 +338,8 @@ class InferenceClient:
             reasoning: Reasoning options (Elasticsearch 9.4+, ``elastic`` service only).
             timeouts: Override the client's :class:`Timeouts` for this call.
             server_timeout: How long Elasticsearch may wait for the provider to start.
+            retries: Override the client's :class:`RetryPolicy`.
+            opaque_id: Sent as ``X-Opaque-Id``.
 
         Raises:
             InvalidRequestError: An argument is invalid; the message names the field.
@@ -291,22 +380,41 @@ class InferenceClient:
         request = chat_stream_request(inference_id, body, server_timeout=server_timeout)
         stream = ChatCompletionStream(
             self._transport,
-            request,
+            _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
             timeouts=timeouts or self.timeouts,
-            max_event_bytes=self._max_event_bytes,
+            max_event_bytes=self.limits.max_event_bytes,
+            retries=_retry_policy(retries) or self.retries,
         )
         self._streams.add(stream)
         return stream
 
     # --- non-streaming inference ------------------------------------------------------------
 
-    async def _json(self, request: Request, timeouts: Timeouts | None) -> Any:
+    async def _json(
+        self,
+        request: Request,
+        timeouts: Timeouts | None,
+        retries: RetryPolicy | int | None,
+        opaque_id: str | None,
+    ) -> Any:
         self._check_open()
-        return await request_json(self._transport, request, timeouts or self.timeouts)
+        return await request_json(
+            self._transport,
+            _with_opaque_id(request, opaque_id),
+            timeouts or self.timeouts,
+            _retry_policy(retries) or self.retries,
+        )
 
-    async def _result(self, kind: type[_R], request: Request, timeouts: Timeouts | None) -> _R:
-        body = await self._json(request, timeouts)
+    async def _result(
+        self,
+        kind: type[_R],
+        request: Request,
+        timeouts: Timeouts | None,
+        retries: RetryPolicy | int | None,
+        opaque_id: str | None,
+    ) -> _R:
+        body = await self._json(request, timeouts, retries, opaque_id)
         try:
             result = parse_inference(body)
         except _Shape as exc:
@@ -323,6 +431,8 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> CompletionResult:
         """A whole completion at once: ``POST /_inference/completion/{inference_id}``.
 
@@ -334,7 +444,7 @@ class InferenceClient:
         """
         body = _body(input=string_inputs(input), task_settings=task_settings)
         request = inference_request("completion", inference_id, body, server_timeout=server_timeout)
-        return await self._result(CompletionResult, request, timeouts)
+        return await self._result(CompletionResult, request, timeouts, retries, opaque_id)
 
     async def text_embedding(
         self,
@@ -345,6 +455,8 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> TextEmbeddingResult:
         """Dense vectors: ``POST /_inference/text_embedding/{inference_id}``.
 
@@ -364,7 +476,7 @@ class InferenceClient:
         request = inference_request(
             "text_embedding", inference_id, body, server_timeout=server_timeout
         )
-        return await self._result(TextEmbeddingResult, request, timeouts)
+        return await self._result(TextEmbeddingResult, request, timeouts, retries, opaque_id)
 
     async def sparse_embedding(
         self,
@@ -374,6 +486,8 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> SparseEmbeddingResult:
         """Sparse vectors (token → weight): ``POST /_inference/sparse_embedding/{inference_id}``.
 
@@ -384,7 +498,7 @@ class InferenceClient:
         request = inference_request(
             "sparse_embedding", inference_id, body, server_timeout=server_timeout
         )
-        return await self._result(SparseEmbeddingResult, request, timeouts)
+        return await self._result(SparseEmbeddingResult, request, timeouts, retries, opaque_id)
 
     async def rerank(
         self,
@@ -397,6 +511,8 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> RerankResult:
         """Order ``documents`` by relevance to ``query``: ``POST /_inference/rerank/{id}``.
 
@@ -421,7 +537,7 @@ class InferenceClient:
             task_settings=task_settings,
         )
         request = inference_request("rerank", inference_id, body, server_timeout=server_timeout)
-        return await self._result(RerankResult, request, timeouts)
+        return await self._result(RerankResult, request, timeouts, retries, opaque_id)
 
     async def inference(
         self,
@@ -430,6 +546,8 @@ class InferenceClient:
         *,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
         **body: Any,
     ) -> InferenceResult:
         """Any non-streaming inference: ``POST /_inference/[{task_type}/]{inference_id}``.
@@ -441,7 +559,7 @@ class InferenceClient:
             The errors of :meth:`completion`.
         """
         request = inference_request(task_type, inference_id, body, server_timeout=server_timeout)
-        answer = await self._json(request, timeouts)
+        answer = await self._json(request, timeouts, retries, opaque_id)
         try:
             return parse_inference(answer)
         except _Shape as exc:
@@ -460,6 +578,8 @@ class InferenceClient:
         chunking_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> EndpointInfo:
         """Create an inference endpoint: ``PUT /_inference/{task_type}/{inference_id}``.
 
@@ -475,7 +595,9 @@ class InferenceClient:
             chunking_settings=chunking_settings,
             server_timeout=server_timeout,
         )
-        return _parse(EndpointInfo._from, request, await self._json(request, timeouts))
+        return _parse(
+            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
+        )
 
     async def get_endpoints(
         self,
@@ -483,6 +605,8 @@ class InferenceClient:
         inference_id: str | None = None,
         *,
         timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> list[EndpointInfo]:
         """List endpoints, all or by task type, or get one: ``GET /_inference[...]``.
 
@@ -491,7 +615,7 @@ class InferenceClient:
             The other errors of :meth:`completion`.
         """
         request = get_endpoints_request(task_type, inference_id)
-        body = await self._json(request, timeouts)
+        body = await self._json(request, timeouts, retries, opaque_id)
         return _parse(
             lambda b: [EndpointInfo._from(e) for e in _field(b, "endpoints", list)], request, body
         )
@@ -504,6 +628,8 @@ class InferenceClient:
         dry_run: bool = False,
         force: bool = False,
         timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> DeleteEndpointResult:
         """Delete an endpoint: ``DELETE /_inference/[{task_type}/]{inference_id}``.
 
@@ -518,7 +644,11 @@ class InferenceClient:
         request = delete_endpoint_request(
             inference_id, task_type=task_type, dry_run=dry_run, force=force
         )
-        return _parse(DeleteEndpointResult._from, request, await self._json(request, timeouts))
+        return _parse(
+            DeleteEndpointResult._from,
+            request,
+            await self._json(request, timeouts, retries, opaque_id),
+        )
 
     async def update_endpoint(
         self,
@@ -528,6 +658,8 @@ class InferenceClient:
         service_settings: Mapping[str, Any] | None = None,
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> EndpointInfo:
         """Change an endpoint's settings: ``PUT /_inference/[{task_type}/]{id}/_update`` (8.17+).
 
@@ -540,10 +672,17 @@ class InferenceClient:
             service_settings=service_settings,
             task_settings=task_settings,
         )
-        return _parse(EndpointInfo._from, request, await self._json(request, timeouts))
+        return _parse(
+            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
+        )
 
     async def get_services(
-        self, task_type: str | None = None, *, timeouts: Timeouts | None = None
+        self,
+        task_type: str | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
     ) -> list[ServiceInfo]:
         """The service catalogue: ``GET /_inference/_services[/{task_type}]``.
 
@@ -551,10 +690,34 @@ class InferenceClient:
             The errors of :meth:`completion`.
         """
         request = get_services_request(task_type)
-        body = await self._json(request, timeouts)
+        body = await self._json(request, timeouts, retries, opaque_id)
         if not isinstance(body, list):
             raise _unexpected(request, body, "expected a JSON array")
         return _parse(lambda b: [ServiceInfo._from(s) for s in b], request, body)
+
+
+def _host_list(hosts: Any) -> list[str]:
+    if isinstance(hosts, str):
+        return [hosts]
+    if isinstance(hosts, Sequence) and hosts and all(isinstance(h, str) for h in hosts):
+        return list(hosts)
+    raise InvalidRequestError("hosts must be a URL or a non-empty list of URLs")
+
+
+def _retry_policy(retries: RetryPolicy | int | None) -> RetryPolicy | None:
+    if retries is None or isinstance(retries, RetryPolicy):
+        return retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidRequestError(f"retries must be a RetryPolicy or a number, got {retries!r}")
+    return RetryPolicy(max_retries=retries)
+
+
+def _with_opaque_id(request: Request, opaque_id: str | None) -> Request:
+    if opaque_id is None:
+        return request
+    if not isinstance(opaque_id, str):
+        raise InvalidRequestError(f"opaque_id must be a string, got {opaque_id!r}")
+    return attrs.evolve(request, headers={**request.headers, "x-opaque-id": opaque_id})
 
 
 def _typed(value: Any, kind: Any, name: str) -> Any:

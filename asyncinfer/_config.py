@@ -7,11 +7,18 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "DEFAULT_CONNECTIONS",
+    "DEFAULT_CONNECTIONS_PER_NODE",
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_FIRST_EVENT_TIMEOUT_S",
     "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_KEEPALIVE_S",
     "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_RETRIES",
     "DEFAULT_READ_BUFSIZE",
+    "DEFAULT_RETRY_ON_STATUS",
+    "Limits",
+    "RetryPolicy",
     "Timeouts",
 ]
 
@@ -85,3 +92,86 @@ class Timeouts:
     total: float | None = attrs.field(
         default=None, converter=_to_float_or_none, validator=_positive_or_none
     )
+
+
+def _non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be a non-negative int, got {value!r}")
+
+
+def _non_negative_float(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
+
+
+# The official client retries 3 times on 429/502/503/504 (elastic-transport's defaults).
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_ON_STATUS = frozenset({429, 502, 503, 504})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how often to send a request again.
+
+    A request is retried after a connection failure (before any response byte), a status in
+    ``retry_on_status``, a 408 or 429 "timed out" answer, or an ``event: error`` that arrives
+    before any output with such a status — never after a stream produced output. The wait
+    before retry *n* is ``min(backoff_initial * 2**(n-1), backoff_max)``, with up to half of it
+    taken off at random (jitter), or the server's ``Retry-After`` (capped at
+    ``max_retry_after``) when that is longer. No wait runs past the call's total timeout.
+
+    Attributes:
+        max_retries: Retries after the first attempt; 0 disables retrying.
+        backoff_initial: Seconds before the first retry.
+        backoff_max: The longest back-off, in seconds.
+        jitter: The fraction of each back-off that is randomised (0 to 1).
+        retry_on_status: HTTP statuses worth another attempt.
+        retry_on_timeout_answers: Retry Elasticsearch's 408/429 "timed out" answers.
+        max_retry_after: The longest ``Retry-After`` honoured, in seconds.
+    """
+
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_non_negative_int)
+    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative_float)
+    backoff_max: float = attrs.field(default=10.0, validator=_non_negative_float)
+    jitter: float = attrs.field(default=0.5, validator=_non_negative_float)
+    retry_on_status: frozenset[int] = attrs.field(
+        default=DEFAULT_RETRY_ON_STATUS, converter=frozenset
+    )
+    retry_on_timeout_answers: bool = True
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative_float)
+
+    def backoff(self, retry: int, rand: float) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based); ``rand`` is in [0, 1)."""
+        base: float = min(self.backoff_initial * 2.0 ** (retry - 1), self.backoff_max)
+        return base * (1.0 - min(self.jitter, 1.0) * rand)
+
+
+# Elasticsearch nodes answer many streams at once; 100 connections in total (aiohttp's default)
+# with at most 50 to one node keeps a fan-out from exhausting one node's HTTP workers.
+DEFAULT_CONNECTIONS = 100
+DEFAULT_CONNECTIONS_PER_NODE = 50
+# Idle keep-alive connections are closed after this long; Elasticsearch's own idle timeout is
+# far longer, so this only bounds idle sockets on our side.
+DEFAULT_KEEPALIVE_S = 30.0
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Connection-pool and buffer limits for a client.
+
+    Attributes:
+        connections: Open connections in total.
+        connections_per_node: Open connections to one node.
+        keepalive: Seconds an idle connection stays in the pool.
+        read_bufsize: Bytes aiohttp buffers per connection before it stops reading the socket
+            (it pauses at twice this): the memory a slow consumer costs.
+        max_event_bytes: The largest server-sent event accepted.
+    """
+
+    connections: int = attrs.field(default=DEFAULT_CONNECTIONS, validator=_non_negative_int)
+    connections_per_node: int = attrs.field(
+        default=DEFAULT_CONNECTIONS_PER_NODE, validator=_non_negative_int
+    )
+    keepalive: float = attrs.field(default=DEFAULT_KEEPALIVE_S, validator=_non_negative_float)
+    read_bufsize: int = attrs.field(default=DEFAULT_READ_BUFSIZE, validator=_non_negative_int)
+    max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_non_negative_int)

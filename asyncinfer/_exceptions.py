@@ -5,7 +5,10 @@
     AsyncInferError
     ├── TransportError              no usable response: the network failed us
     │   ├── ConnectError            could not connect or send (also a ConnectionError)
+    │   │   └── TLSError            the TLS handshake failed: untrusted certificate,
+    │   │                           fingerprint mismatch (never retried)
     │   ├── ReadError               the connection broke while reading (also a ConnectionError)
+    │   ├── UnsupportedProductError the server is not Elasticsearch (product check)
     │   └── RequestTimeoutError     a time limit fired (also a builtin TimeoutError)
     │       ├── ConnectTimeoutError     Timeouts.connect
     │       ├── FirstEventTimeoutError  Timeouts.first_event
@@ -61,10 +64,12 @@ __all__ = [
     "ServerError",
     "StreamApiError",
     "StreamError",
+    "TLSError",
     "TooManyRequestsError",
     "TotalTimeoutError",
     "TransportError",
     "UnexpectedResponseError",
+    "UnsupportedProductError",
     "UsageError",
     "api_error_class",
 ]
@@ -99,6 +104,18 @@ class TransportError(AsyncInferError):
 
 class ConnectError(TransportError, ConnectionError):
     """The connection could not be opened, or the request could not be sent."""
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed: the certificate is not trusted, or its fingerprint differs
+    from ``ssl_assert_fingerprint``. Never retried: another attempt would fail the same way."""
+
+
+class UnsupportedProductError(TransportError):
+    """The server's first successful answer lacked ``X-elastic-product: Elasticsearch``.
+
+    The official clients make the same check; pass ``product_check=False`` to skip it.
+    """
 
 
 class ReadError(TransportError, ConnectionError):
@@ -158,7 +175,10 @@ class ApiError(AsyncInferError):
         body: The parsed JSON error body, or the raw text when it was not JSON.
         endpoint: The request that failed, e.g. ``"POST /_inference/completion/x/_stream"``.
         code: The OpenAI-style ``code`` of chat errors, when the server sent one.
+        retry_after: The server's ``Retry-After``, in seconds, when it sent one.
     """
+
+    retry_after: float | None = None
 
     def __init__(
         self,

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import orjson
 
-from ._config import Timeouts
+from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
+    ApiError,
+    AsyncInferError,
+    ConnectError,
     FirstEventTimeoutError,
     IdleTimeoutError,
+    ReadError,
     RequestTimeoutError,
+    TLSError,
     TotalTimeoutError,
     UnexpectedResponseError,
     api_error_class,
@@ -22,7 +32,16 @@ from ._protocol import Request, error_from_body
 if TYPE_CHECKING:
     from ._transport import Response, Transport
 
-__all__ = ["MAX_ERROR_BODY", "Deadlines", "raise_for_status", "request_json"]
+__all__ = [
+    "MAX_ERROR_BODY",
+    "Deadlines",
+    "raise_for_status",
+    "request_json",
+    "retry_delay",
+    "with_budget",
+]
+
+logger = logging.getLogger("asyncinfer")
 
 _T = TypeVar("_T")
 
@@ -45,9 +64,25 @@ class Deadlines:
         start = self._loop.time()
         self._timeouts = timeouts
         self._total = None if timeouts.total is None else start + timeouts.total
-        self._first = None if timeouts.first_event is None else start + timeouts.first_event
+        self._first: float | None = None
         self.last_event: float | None = None
         self.endpoint = endpoint
+        self.attempt()
+
+    def attempt(self) -> None:
+        """A new attempt starts: the first-event limit restarts; the total one does not."""
+        first_event = self._timeouts.first_event
+        self._first = None if first_event is None else self._loop.time() + first_event
+        self.last_event = None
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """The connect limit of each attempt."""
+        return self._timeouts.connect
+
+    def remaining(self) -> float | None:
+        """Seconds left of the total limit (``None`` without one)."""
+        return None if self._total is None else self._total - self._loop.time()
 
     def event(self) -> None:
         """An event arrived: the idle limit restarts from now."""
@@ -101,7 +136,7 @@ async def raise_for_status(response: Response, deadlines: Deadlines, request: Re
         return
     body = await deadlines.run(response.read_all(MAX_ERROR_BODY))
     info = error_from_body(response.content_type, body)
-    raise api_error_class(response.status)(
+    error = api_error_class(response.status)(
         status=response.status,
         error_type=info.error_type,
         reason=info.reason,
@@ -109,12 +144,80 @@ async def raise_for_status(response: Response, deadlines: Deadlines, request: Re
         endpoint=request.endpoint,
         code=info.code,
     )
+    error.retry_after = _retry_after(response.headers)
+    raise error
 
 
-async def request_json(transport: Transport, request: Request, timeouts: Timeouts) -> Any:
-    """Send a JSON request and return the parsed JSON answer.
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
-    The whole answer arrives at once, so ``first_event`` (and ``total``) bound the whole call.
+
+def _retryable(error: AsyncInferError, policy: RetryPolicy) -> bool:
+    if isinstance(error, TLSError):
+        return False  # the same certificate will be refused again
+    if isinstance(error, ConnectError | ReadError):
+        return True
+    if isinstance(error, RequestTimeoutError):
+        return error.limit == "connect"
+    if isinstance(error, ApiError):
+        if error.status in policy.retry_on_status:
+            return True
+        timed_out = error.error_type == "timeout_exception" or "timed out" in (error.reason or "")
+        return policy.retry_on_timeout_answers and error.status in (408, 429) and timed_out
+    return False
+
+
+def retry_delay(
+    error: AsyncInferError, policy: RetryPolicy, retry: int, deadlines: Deadlines
+) -> float | None:
+    """Seconds to wait before retry number ``retry`` after ``error``, or ``None`` to give up.
+
+    Gives up when the error is not worth retrying, the retries are spent, or the wait would
+    run past the call's total timeout.
+    """
+    if retry > policy.max_retries or not _retryable(error, policy):
+        return None
+    delay = policy.backoff(retry, random.random())
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, policy.max_retry_after))
+    remaining = deadlines.remaining()
+    if remaining is not None and delay >= remaining:
+        return None
+    logger.debug("retry %d of %s in %.2fs after %s", retry, deadlines.endpoint, delay, error)
+    return delay
+
+
+def with_budget(request: Request, deadlines: Deadlines) -> Request:
+    """Send the caller's remaining total budget as Elasticsearch's ``timeout`` parameter.
+
+    Only when the caller set a total timeout and no ``server_timeout``: then the server gives
+    up when the caller does, instead of finishing a paid call nobody waits for.
+    """
+    remaining = deadlines.remaining()
+    if remaining is None or any(name == "timeout" for name, _ in request.query):
+        return request
+    millis = max(1, int(remaining * 1000))
+    return attrs.evolve(request, query=(*request.query, ("timeout", f"{millis}ms")))
+
+
+async def request_json(
+    transport: Transport, request: Request, timeouts: Timeouts, retries: RetryPolicy
+) -> Any:
+    """Send a JSON request and return the parsed JSON answer, retrying as ``retries`` allows.
+
+    The whole answer arrives at once, so ``first_event`` (and ``total``) bound each attempt.
 
     Raises:
         ApiError: Elasticsearch answered with an error.
@@ -122,7 +225,27 @@ async def request_json(transport: Transport, request: Request, timeouts: Timeout
         TransportError: Connecting or reading failed, or a limit fired.
     """
     deadlines = Deadlines(timeouts, request.endpoint)
-    response = await deadlines.run(transport.open(request, connect_timeout=timeouts.connect))
+    retry = 0
+    while True:
+        try:
+            return await _json_attempt(transport, with_budget(request, deadlines), deadlines, retry)
+        except AsyncInferError as exc:
+            delay = retry_delay(exc, retries, retry + 1, deadlines)
+            if delay is None:
+                raise
+            if isinstance(exc, ApiError) and exc.status == 429:
+                transport.cool_down(delay)
+            retry += 1
+            await asyncio.sleep(delay)
+            deadlines.attempt()
+
+
+async def _json_attempt(
+    transport: Transport, request: Request, deadlines: Deadlines, retry: int
+) -> Any:
+    response = await deadlines.run(
+        transport.open(request, connect_timeout=deadlines.connect_timeout, attempt=retry)
+    )
     try:
         await raise_for_status(response, deadlines, request)
         body = await deadlines.run(response.read_all(1 << 62))

@@ -5,6 +5,8 @@ Nothing here awaits, touches a socket or reads the clock. ``_stream`` drives it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "get_endpoints_request",
     "get_services_request",
     "inference_request",
+    "parse_cloud_id",
     "put_endpoint_request",
     "stream_completion_request",
     "string_inputs",
@@ -378,3 +381,31 @@ def error_from_body(content_type: str, body: bytes) -> ErrorInfo:
         text = body.decode("utf-8", "replace")
         return ErrorInfo(None, text.strip()[:500] or None, text)
     return _error_from_json(payload)
+
+
+def parse_cloud_id(cloud_id: str) -> str:
+    """The HTTPS URL of an Elastic Cloud deployment's Elasticsearch (spec §2.4).
+
+    ``<name>:base64(<host>[:<port>]$<es_uuid>[$<kibana_uuid>])`` gives
+    ``https://<es_uuid>.<host>:<port or 443>``.
+
+    Raises:
+        InvalidRequestError: The id is malformed; the message says what is missing.
+    """
+    if not isinstance(cloud_id, str) or ":" not in cloud_id:
+        raise InvalidRequestError("cloud_id must look like '<name>:<base64 data>'; no ':' found")
+    _name, _, data = cloud_id.partition(":")
+    try:
+        decoded = base64.b64decode(data.encode("ascii"), validate=False).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidRequestError("cloud_id: the part after ':' is not base64 text") from None
+    parts = decoded.split("$")
+    host = parts[0]
+    if len(parts) < 2 or not parts[1] or not host:
+        raise InvalidRequestError("Cloud ID missing host and port information for Elasticsearch")
+    port = "443"
+    if ":" in host:
+        host, _, port = host.partition(":")
+        if not port.isdigit():
+            raise InvalidRequestError(f"cloud_id: the port {port!r} is not a number")
+    return f"https://{parts[1]}.{host}:{port}"

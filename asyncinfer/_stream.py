@@ -11,24 +11,28 @@ through TCP instead of growing a buffer here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
+import attrs
 import orjson
 
-from ._config import Timeouts
+from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
+    ApiError,
     AsyncInferError,
     IncompleteStreamError,
+    RequestTimeoutError,
     SSEProtocolError,
     StreamApiError,
     UnexpectedResponseError,
     UsageError,
 )
-from ._exchange import Deadlines, raise_for_status
+from ._exchange import Deadlines, raise_for_status, retry_delay, with_budget
 from ._models import ChatCompletionChunk, ChatCompletionMessage, FunctionCall, ToolCall, Usage
 from ._protocol import DONE, Request, completion_tokens, error_from_event
 from .sse import SSEDecoder
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
     from ._transport import Response, Transport
 
-__all__ = ["ChatCompletionStream", "CompletionStream", "StreamState"]
+__all__ = ["ChatCompletionStream", "CompletionStream", "StreamState", "StreamStats"]
 
 _T = TypeVar("_T")
 _Item = TypeVar("_Item")
@@ -58,23 +62,64 @@ class StreamState(enum.Enum):
     CLOSED = "closed"  #: closed early by the caller (``break``, ``aclose()``, cancellation)
 
 
+Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
+
+
+@attrs.frozen(kw_only=True)
+class StreamStats:
+    """How a stream went, from :attr:`CompletionStream.stats` (times in seconds).
+
+    Attributes:
+        time_to_first_token: From sending the request to the first piece of text (``None``
+            before it arrives).
+        duration: From sending the request to the end (or to now, while open).
+        tokens: Pieces of text received.
+        bytes: Body bytes received.
+        events: Server-sent events parsed.
+        longest_gap: The longest wait between two reads that brought events.
+        retries: Attempts after the first.
+        ended: ``"done"``, ``"error"``, ``"cancelled"``, ``"timeout"`` or ``"incomplete"``;
+            ``None`` while the stream is open.
+    """
+
+    time_to_first_token: float | None
+    duration: float
+    tokens: int
+    bytes: int
+    events: int
+    longest_gap: float
+    retries: int
+    ended: Ending | None
+
+
 class _EventStream(Generic[_Item]):
     """The lifecycle, read loop and error handling shared by every stream."""
 
     __slots__ = (
         "__weakref__",
+        "_attempt",
+        "_bytes",
         "_deadlines",
         "_decoder",
         "_deferred",
+        "_ended",
+        "_events",
+        "_first_token_at",
+        "_longest_gap",
+        "_max_event_bytes",
         "_parts",
         "_pending",
         "_reading",
         "_request",
         "_response",
+        "_retries",
+        "_started_at",
         "_state",
+        "_stopped_at",
         "_text_cache",
         "_timeouts",
         "_transport",
+        "_wakeup",
         "inference_id",
     )
 
@@ -88,12 +133,24 @@ class _EventStream(Generic[_Item]):
         inference_id: str,
         timeouts: Timeouts,
         max_event_bytes: int,
+        retries: RetryPolicy,
     ) -> None:
         self._transport = transport
         self._request = request
         self._timeouts = timeouts
+        self._retries = retries
         self.inference_id = inference_id
+        self._max_event_bytes = max_event_bytes
         self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max_event_bytes)
+        self._attempt = 0
+        self._wakeup: asyncio.Future[None] | None = None
+        self._started_at: float | None = None
+        self._stopped_at: float | None = None
+        self._first_token_at: float | None = None
+        self._bytes = 0
+        self._events = 0
+        self._longest_gap = 0.0
+        self._ended: Ending | None = None
         self._state = StreamState.NEW
         self._response: Response | None = None
         self._deadlines: Deadlines | None = None
@@ -123,6 +180,27 @@ class _EventStream(Generic[_Item]):
         return self._state is StreamState.DONE
 
     @property
+    def stats(self) -> StreamStats:
+        """How the stream went so far: times, counts, retries and how it ended."""
+        loop_time = asyncio.get_running_loop().time if self._started_at is not None else None
+        start = self._started_at
+        end = self._stopped_at
+        if start is not None and end is None and loop_time is not None:
+            end = loop_time()
+        return StreamStats(
+            time_to_first_token=None
+            if self._first_token_at is None or start is None
+            else self._first_token_at - start,
+            duration=0.0 if start is None or end is None else end - start,
+            tokens=len(self._parts),
+            bytes=self._bytes,
+            events=self._events,
+            longest_gap=self._longest_gap,
+            retries=self._attempt,
+            ended=self._ended,
+        )
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes received from the network and not yet parsed into events."""
         held = self._decoder.buffered_bytes
@@ -143,7 +221,7 @@ class _EventStream(Generic[_Item]):
 
     async def __aenter__(self) -> Self:
         if self._state is StreamState.NEW:
-            await self._guard(self._open())
+            await self._guard(self._retrying(self._open))
         return self
 
     async def __aexit__(
@@ -160,8 +238,17 @@ class _EventStream(Generic[_Item]):
         Idempotent. What was received stays available (:attr:`text`).
         """
         self._drop()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)  # ends a retry back-off at once
         if self._state in (StreamState.NEW, StreamState.OPEN):
             self._state = StreamState.CLOSED
+            self._end("cancelled")
+
+    def _end(self, how: Ending) -> None:
+        if self._ended is None:
+            self._ended = how
+            if self._started_at is not None:
+                self._stopped_at = asyncio.get_running_loop().time()
 
     def __del__(self) -> None:
         # An abandoned stream (``break`` without aclose) must not leave an open connection or
@@ -178,7 +265,7 @@ class _EventStream(Generic[_Item]):
     async def __anext__(self) -> _Item:
         if self._pending:
             return self._pending.popleft()
-        return await self._guard(self._next_item())
+        return await self._guard(self._retrying(self._next_item))
 
     async def sse(self) -> AsyncIterator[bytes]:
         """Relay the stream to a browser as standard Server-Sent Events (no BOM).
@@ -225,15 +312,60 @@ class _EventStream(Generic[_Item]):
             self._drop()
             self._state = StreamState.FAILED
             exc.partial_text = self.text
+            if isinstance(exc, RequestTimeoutError):
+                self._end("timeout")
+            elif isinstance(exc, IncompleteStreamError):
+                self._end("incomplete")
+            else:
+                self._end("error")
             raise
         except BaseException:
             # Cancellation (or anything unforeseen): close at once, re-raise untouched.
             self._drop()
             if self._state in (StreamState.NEW, StreamState.OPEN):
                 self._state = StreamState.CLOSED
+            self._end("cancelled")
             raise
         finally:
             self._reading = False
+
+    def _has_output(self) -> bool:
+        """Whether the stream produced output; from then on it is never sent again."""
+        return bool(self._parts)
+
+    async def _retrying(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``step``; after a retryable failure before any output, start the request over."""
+        while True:
+            try:
+                return await step()
+            except AsyncInferError as exc:
+                if self._has_output() or self._state is StreamState.CLOSED:
+                    raise
+                assert self._deadlines is not None
+                delay = retry_delay(exc, self._retries, self._attempt + 1, self._deadlines)
+                if delay is None:
+                    raise
+                if isinstance(exc, ApiError) and exc.status == 429:
+                    self._transport.cool_down(delay)
+                self._attempt += 1
+                self._drop()
+                self._decoder = SSEDecoder(
+                    bom_every_event=True, max_event_bytes=self._max_event_bytes
+                )
+                self._deferred = None
+                self._pending.clear()
+                self._state = StreamState.NEW
+                await self._backoff(delay)
+                if self._state is StreamState.CLOSED:
+                    raise StopAsyncIteration from None
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep before a retry; ``aclose()`` ends the sleep at once."""
+        self._wakeup = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait((self._wakeup,), timeout=delay)
+        finally:
+            self._wakeup = None
 
     def _drop(self) -> None:
         response = self._response
@@ -242,9 +374,19 @@ class _EventStream(Generic[_Item]):
             response.close()
 
     async def _open(self) -> None:
-        deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
+        if self._state is not StreamState.NEW:
+            return
+        deadlines = self._deadlines
+        if deadlines is None:
+            deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
+            self._started_at = asyncio.get_running_loop().time()
+        else:
+            deadlines.attempt()
+        request = with_budget(self._request, deadlines)
         response = self._response = await deadlines.run(
-            self._transport.open(self._request, connect_timeout=self._timeouts.connect)
+            self._transport.open(
+                request, connect_timeout=self._timeouts.connect, attempt=self._attempt
+            )
         )
         self._state = StreamState.OPEN
         await raise_for_status(response, deadlines, self._request)
@@ -259,8 +401,7 @@ class _EventStream(Generic[_Item]):
             )
 
     async def _next_item(self) -> _Item:
-        if self._state is StreamState.NEW:
-            await self._open()
+        await self._open()
         while not self._pending:
             if self._deferred is not None:
                 error, self._deferred = self._deferred, None
@@ -277,11 +418,22 @@ class _EventStream(Generic[_Item]):
                     f"the response to {self._request.endpoint} ended without [DONE] "
                     f"after {len(self._parts)} text parts"
                 )
+            self._bytes += len(chunk)
             events = self._decoder._feed(chunk)
             if events:
+                previous = deadlines.last_event
                 deadlines.event()
+                now = deadlines.last_event
+                assert now is not None
+                if previous is not None and now - previous > self._longest_gap:
+                    self._longest_gap = now - previous
+                self._events += len(events)
+                had_output = self._has_output()
                 if self._take(events):
+                    self._end("done")
                     await self._finish(response, deadlines)
+                if not had_output and self._has_output():
+                    self._first_token_at = now
         return self._pending.popleft()
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
@@ -402,7 +554,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
     :attr:`text` and ``partial_text`` hold the assistant content received so far.
     """
 
-    __slots__ = ("_chunks",)
+    __slots__ = ("_chunks", "_output")
     _task_type = "chat_completion"
 
     def __init__(
@@ -413,6 +565,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         inference_id: str,
         timeouts: Timeouts,
         max_event_bytes: int,
+        retries: RetryPolicy,
     ) -> None:
         super().__init__(
             transport,
@@ -420,8 +573,13 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
             inference_id=inference_id,
             timeouts=timeouts,
             max_event_bytes=max_event_bytes,
+            retries=retries,
         )
         self._chunks: list[ChatCompletionChunk] = []
+        self._output = False  # a chunk with content, a refusal or a tool call arrived
+
+    def _has_output(self) -> bool:
+        return self._output
 
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
@@ -462,8 +620,11 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         self._chunks.append(chunk)
         self._pending.append(chunk)
         for choice in chunk.choices:
-            if choice.index == 0 and choice.delta.content:
-                self._parts.append(choice.delta.content)
+            delta = choice.delta
+            if delta.content or delta.tool_calls or delta.refusal:
+                self._output = True
+            if choice.index == 0 and delta.content:
+                self._parts.append(delta.content)
                 self._text_cache = None
 
     async def text_deltas(self) -> AsyncIterator[str]:

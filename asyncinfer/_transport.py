@@ -1,22 +1,48 @@
-"""The only module of the client that imports aiohttp.
+"""The only module of the client that imports aiohttp: nodes, connections, TLS, product check.
 
-It sends a :class:`~asyncinfer._protocol.Request` and hands back a :class:`Response`: a status,
-headers and a byte-chunk reader. aiohttp's and asyncio's errors become ours here, in one place.
+:meth:`Transport.open` makes one attempt: it picks a live node, sends a
+:class:`~asyncinfer._protocol.Request` and hands back a :class:`Response` (status, headers and a
+byte-chunk reader). aiohttp's and asyncio's errors become ours here, in one place. Retries are
+decided one level up (``_exchange``), which asks this module to mark nodes dead or cool down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 import platform
-from collections.abc import Mapping
+import ssl
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import attrs
+import orjson
 
-from ._exceptions import ClientClosedError, ConnectError, ConnectTimeoutError, ReadError
-from ._protocol import Request
+from ._config import Limits
+from ._exceptions import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeoutError,
+    InvalidRequestError,
+    ReadError,
+    TLSError,
+    UnsupportedProductError,
+)
+from ._protocol import JSON_HEADERS, Request
 from ._version import __version__
 
-__all__ = ["Response", "Transport", "user_agent"]
+__all__ = ["Node", "NodePool", "Response", "TLSConfig", "Transport", "split_userinfo", "user_agent"]
+
+logger = logging.getLogger("asyncinfer")
+
+# A node that failed n times in a row is left alone for min(1 s * 2**(n-1), 30 s), as
+# elastic-transport does; then it is tried again.
+_DEAD_BACKOFF_S = 1.0
+_DEAD_BACKOFF_MAX_S = 30.0
 
 
 def user_agent() -> str:
@@ -27,15 +53,160 @@ def user_agent() -> str:
     )
 
 
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``https://user:pass@host`` → (``https://host``, (user, pass)); never keep secrets in URLs.
+
+    Raises:
+        InvalidRequestError: Not an http(s) URL with a host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Never echo the URL: it may hold credentials.
+        raise InvalidRequestError("hosts must be http:// or https:// URLs with a host name")
+    auth = None
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        auth = (user, password)
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), auth
+
+
+class Node:
+    """One Elasticsearch node and its health."""
+
+    __slots__ = ("dead_until", "failures", "url")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.failures = 0
+        self.dead_until: float | None = None
+
+    def __repr__(self) -> str:
+        state = "alive" if self.dead_until is None else f"dead failures={self.failures}"
+        return f"<Node {self.url} {state}>"
+
+
+class NodePool:
+    """Round-robin over live nodes; dead ones come back after their back-off.
+
+    When every node is dead, the one whose back-off ends first is used anyway: a request
+    must go somewhere, and a recovered cluster should be found at once.
+    """
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        if not urls:
+            raise InvalidRequestError("give at least one host")
+        self.nodes = [Node(url) for url in urls]
+        self._next = 0
+
+    def select(self, now: float) -> Node:
+        """The next node to try."""
+        count = len(self.nodes)
+        for _ in range(count):
+            node = self.nodes[self._next % count]
+            self._next = (self._next + 1) % count
+            if node.dead_until is None or node.dead_until <= now:
+                return node
+        return min(self.nodes, key=lambda n: n.dead_until or 0.0)
+
+    def mark_dead(self, node: Node, now: float) -> None:
+        """Take ``node`` out of rotation for its back-off."""
+        node.failures += 1
+        backoff = min(_DEAD_BACKOFF_S * 2 ** (node.failures - 1), _DEAD_BACKOFF_MAX_S)
+        node.dead_until = now + backoff
+
+    def mark_live(self, node: Node) -> None:
+        """``node`` answered: forget its failures."""
+        node.failures = 0
+        node.dead_until = None
+
+    def replace(self, urls: Sequence[str]) -> None:
+        """Use these nodes from now on (sniffing), keeping the health of known ones."""
+        known = {node.url: node for node in self.nodes}
+        self.nodes = [known.get(url) or Node(url) for url in urls] or self.nodes
+        self._next = 0
+
+
+@attrs.frozen(kw_only=True)
+class TLSConfig:
+    """How to verify the server, and which certificate to present."""
+
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+    ssl_assert_fingerprint: str | None = None
+
+    def aiohttp_ssl(self) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
+        """The value for aiohttp's ``ssl=``.
+
+        Raises:
+            InvalidRequestError: A malformed fingerprint, or options that cannot combine.
+        """
+        if self.ssl_assert_fingerprint is not None:
+            digest = self.ssl_assert_fingerprint.replace(":", "").strip().lower()
+            try:
+                raw = bytes.fromhex(digest)
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise InvalidRequestError(
+                    "ssl_assert_fingerprint must be a SHA-256 digest: 64 hex digits, colons allowed"
+                )
+            # Pinning replaces CA verification, as in the official clients.
+            return _ChainFingerprint(raw)
+        if self.ssl_context is not None:
+            return self.ssl_context
+        if not self.verify_certs:
+            return False
+        context = ssl.create_default_context(cafile=self.ca_certs)
+        if self.client_cert is not None:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
+
+
+class _ChainFingerprint(aiohttp.Fingerprint):
+    """Accept the server if the leaf, or any certificate of its chain, has the pinned SHA-256.
+
+    Elasticsearch prints its CA's fingerprint at first start, so users pin the CA; Python
+    exposes the chain from 3.13 (``get_unverified_chain``), and only the leaf before that.
+    """
+
+    def check(self, transport: asyncio.Transport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return
+        certs: list[bytes] = [ssl_object.getpeercert(binary_form=True)]
+        chain = getattr(ssl_object, "get_unverified_chain", None)
+        if chain is not None:
+            certs += [_der(cert) for cert in chain() or ()]
+        if any(hashlib.sha256(cert).digest() == self.fingerprint for cert in certs):
+            return
+        host, port, *_ = transport.get_extra_info("peername")
+        raise aiohttp.ServerFingerprintMismatch(
+            self.fingerprint, hashlib.sha256(certs[0]).digest(), host, port
+        )
+
+
+def _der(cert: Any) -> bytes:
+    # get_unverified_chain() returns DER bytes on some versions and Certificate objects on others.
+    if isinstance(cert, bytes):
+        return cert
+    return bytes(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+
+
 class Response:
     """A response whose headers have arrived; the body is read chunk by chunk."""
 
-    __slots__ = ("_content", "_resp", "endpoint")
+    __slots__ = ("_content", "_resp", "endpoint", "node")
 
-    def __init__(self, resp: aiohttp.ClientResponse, endpoint: str) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, endpoint: str, node: Node) -> None:
         self._resp = resp
         self._content = resp.content
         self.endpoint = endpoint
+        self.node = node
 
     @property
     def status(self) -> int:
@@ -73,7 +244,7 @@ class Response:
             raise ReadError(f"connection lost while reading {self.endpoint}: {_why(exc)}") from exc
 
     async def read_all(self, limit: int) -> bytes:
-        """The rest of the body, up to ``limit`` bytes (the rest is dropped with the connection).
+        """The rest of the body, up to ``limit`` bytes.
 
         Raises:
             ReadError: The connection broke or the body was truncated.
@@ -106,8 +277,18 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _is_tls_failure(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        aiohttp.ClientConnectorCertificateError
+        | aiohttp.ServerFingerprintMismatch
+        | aiohttp.ClientSSLError
+        | ssl.SSLError,
+    )
+
+
 class Transport:
-    """One aiohttp session to one base URL.
+    """Sends requests to a pool of nodes over one aiohttp session.
 
     The session is created on first use (it needs a running loop) unless the caller gave one,
     in which case it is used and never closed here.
@@ -115,76 +296,218 @@ class Transport:
 
     def __init__(
         self,
-        base_url: str,
+        urls: Sequence[str],
         *,
         headers: Mapping[str, str],
         session: aiohttp.ClientSession | None = None,
-        read_bufsize: int,
-        connections: int = 100,
+        limits: Limits,
+        tls: TLSConfig,
+        product_check: bool = True,
+        product_check_streams: bool = True,
+        sniff_on_start: bool = False,
+        sniff_on_node_failure: bool = False,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.pool = NodePool(urls)
         self._headers = dict(headers)
         self._session = session
         self._owns_session = session is None
-        self._read_bufsize = read_bufsize
-        self._connections = connections
+        self._limits = limits
+        self._ssl = tls.aiohttp_ssl()
         self._closed = False
+        self._product_check = product_check
+        self._product_check_streams = product_check_streams
+        self._verified = False
+        self._sniff_on_start = sniff_on_start
+        self._sniff_on_node_failure = sniff_on_node_failure
+        self._sniffed = False
+        self._sniffing: asyncio.Task[None] | None = None
+        self._cooldown_until = 0.0
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
 
+    @property
+    def urls(self) -> list[str]:
+        """The nodes' URLs."""
+        return [node.url for node in self.pool.nodes]
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the InferenceClient is closed; create a new one")
         if self._session is None:
+            limits = self._limits
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                connector=aiohttp.TCPConnector(
+                    limit=limits.connections,
+                    limit_per_host=limits.connections_per_node,
+                    keepalive_timeout=limits.keepalive,
+                    ssl=self._ssl,
+                ),
                 timeout=aiohttp.ClientTimeout(total=None),
-                read_bufsize=self._read_bufsize,
+                read_bufsize=limits.read_bufsize,
             )
         return self._session
 
-    async def open(self, request: Request, *, connect_timeout: float | None) -> Response:
-        """Send ``request`` and wait for the status line and headers.
+    # --- health ---------------------------------------------------------------------------
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every new request for ``seconds`` (after a 429: the limit is shared)."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._cooldown_until = max(self._cooldown_until, until)
+
+    def node_failed(self, node: Node) -> None:
+        """A node failed to connect or answered 502/503/504: take it out of rotation."""
+        self.pool.mark_dead(node, asyncio.get_running_loop().time())
+        logger.debug("node %s marked dead for %d failure(s)", node.url, node.failures)
+        if self._sniff_on_node_failure and self._sniffing is None:
+            self._sniffing = asyncio.get_running_loop().create_task(self._sniff())
+
+    # --- one attempt ----------------------------------------------------------------------
+
+    async def open(
+        self, request: Request, *, connect_timeout: float | None, attempt: int = 0
+    ) -> Response:
+        """Send ``request`` to the next live node and wait for the status line and headers.
 
         Raises:
             ClientClosedError: The transport was closed.
             ConnectError: Connecting or sending failed, or the server closed the connection
-                before answering.
+                before answering (the node is marked dead).
+            TLSError: The server's certificate was refused.
             ConnectTimeoutError: Connecting took longer than ``connect_timeout``.
+            UnsupportedProductError: The first successful answer was not from Elasticsearch.
         """
         session = self._get_session()
+        loop = asyncio.get_running_loop()
+        if self._sniff_on_start and not self._sniffed:
+            self._sniffed = True
+            await self._sniff()
+        wait = self._cooldown_until - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        node = self.pool.select(loop.time())
         headers = {**self._headers, **request.headers}
         kwargs: dict[str, Any] = {}
         if request.headers.get("accept") == "text/event-stream":
             # Whether Elasticsearch flushes gzip per event is unknown (spec §2.1): ask for none.
             kwargs["skip_auto_headers"] = ("Accept-Encoding",)
+        started = time.perf_counter()
         try:
             resp = await session.request(
                 request.method,
-                self.base_url + request.path,
+                node.url + request.path,
                 params=request.query or None,
                 data=request.body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-                read_bufsize=self._read_bufsize,
+                read_bufsize=self._limits.read_bufsize,
                 allow_redirects=False,
+                ssl=self._ssl,
                 **kwargs,
             )
         except aiohttp.ConnectionTimeoutError as exc:
+            self._log(request, node, None, started, attempt)
+            self.node_failed(node)
             assert connect_timeout is not None
             raise ConnectTimeoutError(connect_timeout, detail=request.endpoint) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise ConnectError(
-                f"cannot send {request.endpoint} to {self.base_url}: {_why(exc)}"
-            ) from exc
-        return Response(resp, request.endpoint)
+            self._log(request, node, None, started, attempt)
+            where = f"{request.endpoint} to {node.url}"
+            if _is_tls_failure(exc):
+                raise TLSError(f"TLS handshake with {node.url} failed: {_why(exc)}") from exc
+            self.node_failed(node)
+            raise ConnectError(f"cannot send {where}: {_why(exc)}") from exc
+        self._log(request, node, resp.status, started, attempt)
+        response = Response(resp, request.endpoint, node)
+        if resp.status in (502, 503, 504):
+            self.node_failed(node)
+        else:
+            self.pool.mark_live(node)
+        self._check_product(response, stream=request.headers.get("accept") == "text/event-stream")
+        return response
+
+    def _check_product(self, response: Response, *, stream: bool) -> None:
+        if self._verified or not self._product_check or not 200 <= response.status < 300:
+            return
+        product = response.headers.get("X-elastic-product")
+        if product == "Elasticsearch":
+            self._verified = True
+            return
+        if stream and not self._product_check_streams:
+            return  # the 8.16.0-8.17.0 _stream responses lacked the header (spec §2.1)
+        response.close()
+        raise UnsupportedProductError(
+            f"{response.node.url} answered {response.endpoint} without "
+            "'X-elastic-product: Elasticsearch': it is not Elasticsearch, or a proxy drops the "
+            "header (pass product_check=False to skip this check)"
+        )
+
+    @staticmethod
+    def _log(
+        request: Request, node: Node, status: int | None, started: float, attempt: int
+    ) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s node=%s status=%s duration=%.1fms retry=%d",
+                request.method,
+                request.path,
+                node.url,
+                status if status is not None else "-",
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
+
+    # --- sniffing -------------------------------------------------------------------------
+
+    async def _sniff(self) -> None:
+        """Replace the node list with the cluster's HTTP nodes (``GET _nodes/_all/http``)."""
+        try:
+            session = self._get_session()
+            for node in list(self.pool.nodes):
+                try:
+                    async with session.get(
+                        node.url + "/_nodes/_all/http",
+                        headers={**self._headers, **JSON_HEADERS},
+                        timeout=aiohttp.ClientTimeout(total=5),
+                        ssl=self._ssl,
+                    ) as resp:
+                        if resp.status != 200:
+                            continue
+                        body = orjson.loads(await resp.read())
+                except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
+                    continue
+                scheme = urlsplit(node.url).scheme
+                urls = sorted(
+                    f"{scheme}://{address}"
+                    for info in (body.get("nodes") or {}).values()
+                    if (address := _publish_address(info))
+                )
+                if urls:
+                    self.pool.replace(urls)
+                    logger.debug("sniffed nodes: %s", urls)
+                return
+        finally:
+            self._sniffing = None
 
     async def close(self) -> None:
         """Close the session if we created it. Idempotent."""
         self._closed = True
+        if self._sniffing is not None:
+            self._sniffing.cancel()
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _publish_address(info: Any) -> str | None:
+    # "hostname/ip:port" or "ip:port"; keep the host name when there is one (TLS checks it).
+    address = ((info or {}).get("http") or {}).get("publish_address")
+    if not isinstance(address, str) or not address:
+        return None
+    if "/" in address:
+        host, _, rest = address.partition("/")
+        port = rest.rpartition(":")[2]
+        return f"{host}:{port}" if host else rest
+    return address

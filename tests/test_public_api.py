@@ -27,6 +27,7 @@ EXPECTED = {
     "RerankHit", "RerankResult", "ServiceInfo", "SparseEmbedding", "SparseEmbeddingResult",
     "SystemMessage", "TextEmbeddingResult", "TextPart", "Tool", "ToolCall", "ToolCallDelta",
     "ToolMessage", "Usage", "UserMessage",
+    "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
 }  # fmt: skip
 
 
@@ -61,7 +62,7 @@ def test_error_tree() -> None:
     assert issubclass(asyncinfer.RequestTimeoutError, TimeoutError)
     assert issubclass(asyncinfer.InvalidRequestError, ValueError)
     errors = {name for name in EXPECTED if name.endswith("Error")}
-    assert len(errors) == 26
+    assert len(errors) == 28
     for name in errors:
         assert issubclass(getattr(asyncinfer, name), asyncinfer.AsyncInferError), name
 

@@ -149,7 +149,7 @@ async def test_sse_error_body_before_the_stream(
 ) -> None:
     es.add_fault(Fault(status=status, error_type="status_exception", reason="Request timed out"))
     with pytest.raises(cls) as info:
-        await client.stream_completion("my-endpoint", PROMPT).read_text()
+        await client.stream_completion("my-endpoint", PROMPT, retries=0).read_text()
     err = info.value
     assert isinstance(err, asyncinfer.ApiError)
     assert (err.status, err.error_type, err.reason) == (
@@ -177,7 +177,7 @@ async def test_a_proxy_html_error_keeps_its_text(
         Fault(raw_body=b"<html>Bad Gateway</html>", raw_status=502, raw_content_type="text/html")
     )
     with pytest.raises(asyncinfer.ServerError) as info:
-        await client.stream_completion("my-endpoint", PROMPT).read_text()
+        await client.stream_completion("my-endpoint", PROMPT, retries=0).read_text()
     assert info.value.status == 502
     assert info.value.body == "<html>Bad Gateway</html>"
     assert info.value.error_type is None
