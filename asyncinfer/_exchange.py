@@ -28,6 +28,7 @@ from ._exceptions import (
     api_error_class,
 )
 from ._protocol import Request, error_from_body
+from ._tracing import end_span, start_span
 
 if TYPE_CHECKING:
     from ._transport import Response, Transport
@@ -225,19 +226,28 @@ async def request_json(
         TransportError: Connecting or reading failed, or a limit fired.
     """
     deadlines = Deadlines(timeouts, request.endpoint)
+    span = start_span(request.endpoint, {"http.request.method": request.method})
     retry = 0
-    while True:
-        try:
-            return await _json_attempt(transport, with_budget(request, deadlines), deadlines, retry)
-        except AsyncInferError as exc:
-            delay = retry_delay(exc, retries, retry + 1, deadlines)
-            if delay is None:
-                raise
-            if isinstance(exc, ApiError) and exc.status == 429:
-                transport.cool_down(delay)
-            retry += 1
-            await asyncio.sleep(delay)
-            deadlines.attempt()
+    try:
+        while True:
+            try:
+                attempt = with_budget(request, deadlines)
+                answer = await _json_attempt(transport, attempt, deadlines, retry)
+            except AsyncInferError as exc:
+                delay = retry_delay(exc, retries, retry + 1, deadlines)
+                if delay is None:
+                    raise
+                if isinstance(exc, ApiError) and exc.status == 429:
+                    transport.cool_down(delay)
+                retry += 1
+                await asyncio.sleep(delay)
+                deadlines.attempt()
+            else:
+                end_span(span, retries=retry)
+                return answer
+    except BaseException as exc:
+        end_span(span, error=exc, retries=retry)
+        raise
 
 
 async def _json_attempt(

@@ -35,6 +35,7 @@ from ._exceptions import (
 from ._exchange import Deadlines, raise_for_status, retry_delay, with_budget
 from ._models import ChatCompletionChunk, ChatCompletionMessage, FunctionCall, ToolCall, Usage
 from ._protocol import DONE, Request, completion_tokens, error_from_event
+from ._tracing import end_span, start_span
 from .sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class _EventStream(Generic[_Item]):
         "_request",
         "_response",
         "_retries",
+        "_span",
         "_started_at",
         "_state",
         "_stopped_at",
@@ -151,6 +153,7 @@ class _EventStream(Generic[_Item]):
         self._events = 0
         self._longest_gap = 0.0
         self._ended: Ending | None = None
+        self._span: Any = None
         self._state = StreamState.NEW
         self._response: Response | None = None
         self._deadlines: Deadlines | None = None
@@ -244,11 +247,20 @@ class _EventStream(Generic[_Item]):
             self._state = StreamState.CLOSED
             self._end("cancelled")
 
-    def _end(self, how: Ending) -> None:
+    def _end(self, how: Ending, error: BaseException | None = None) -> None:
         if self._ended is None:
             self._ended = how
             if self._started_at is not None:
                 self._stopped_at = asyncio.get_running_loop().time()
+            span, self._span = self._span, None
+            end_span(
+                span,
+                error=error,
+                ended=how,
+                tokens=len(self._parts),
+                retries=self._attempt,
+                time_to_first_token=self.stats.time_to_first_token,
+            )
 
     def __del__(self) -> None:
         # An abandoned stream (``break`` without aclose) must not leave an open connection or
@@ -258,6 +270,9 @@ class _EventStream(Generic[_Item]):
             self._response = None
             with contextlib.suppress(Exception):  # the loop may already be closed at shutdown
                 response.close()
+        if self._span is not None:
+            with contextlib.suppress(Exception):
+                end_span(self._span, ended="cancelled")
 
     def __aiter__(self) -> Self:
         return self
@@ -313,11 +328,11 @@ class _EventStream(Generic[_Item]):
             self._state = StreamState.FAILED
             exc.partial_text = self.text
             if isinstance(exc, RequestTimeoutError):
-                self._end("timeout")
+                self._end("timeout", exc)
             elif isinstance(exc, IncompleteStreamError):
-                self._end("incomplete")
+                self._end("incomplete", exc)
             else:
-                self._end("error")
+                self._end("error", exc)
             raise
         except BaseException:
             # Cancellation (or anything unforeseen): close at once, re-raise untouched.
@@ -380,6 +395,10 @@ class _EventStream(Generic[_Item]):
         if deadlines is None:
             deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
             self._started_at = asyncio.get_running_loop().time()
+            self._span = start_span(
+                f"POST /_inference/{self._task_type}/{{inference_id}}/_stream",
+                {"asyncinfer.inference_id": self.inference_id, "http.request.method": "POST"},
+            )
         else:
             deadlines.attempt()
         request = with_budget(self._request, deadlines)

@@ -552,3 +552,60 @@ class serve:  # used like a function
 
     async def __aexit__(self, *exc: object) -> None:
         await self.runner.cleanup()
+
+
+async def test_503_then_success_on_another_node() -> None:
+    async with ElasticsearchEmulator() as one, ElasticsearchEmulator() as two:
+        for es in (one, two):
+            es.add_endpoint("my-endpoint")
+        one.add_fault(Fault(status=503), times=None)
+        async with InferenceClient([one.url, two.url], retries=FAST) as client:
+            for _ in range(3):
+                await client.stream_completion("my-endpoint", PROMPT).read_text()
+    # The 503 took node one out of rotation: every later request went to node two.
+    assert [r.status for r in one.requests] == [503]
+    assert [r.status for r in two.requests] == [200, 200, 200]
+
+
+async def test_connection_limit_is_client_wide(es: ElasticsearchEmulator) -> None:
+    es.add_fault(Fault(stall_after=2))
+    limits = asyncinfer.Limits(connections=1)
+    async with InferenceClient(es.url, limits=limits) as client:
+        first = client.stream_completion("my-endpoint", PROMPT)
+        await first.__anext__()
+        second = asyncio.create_task(client.stream_completion("my-endpoint", PROMPT).read_text())
+        await asyncio.sleep(0.2)
+        assert len(es.requests) == 1  # the second waits for the only connection
+        assert es.open_connections == 1
+        await first.aclose()
+        assert await asyncio.wait_for(second, 10)
+    assert len(es.requests) == 2
+
+
+async def test_one_span_per_call_ended_however_the_stream_ends(es: ElasticsearchEmulator) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from asyncinfer import _tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("asyncinfer")
+    _tracing._tracer.cache_clear()
+    original = _tracing._tracer
+    _tracing._tracer = lambda: tracer  # type: ignore[assignment]
+    try:
+        async with InferenceClient(es.url) as client:
+            await client.stream_completion("my-endpoint", PROMPT).read_text()  # done
+            es.add_fault(Fault(stall_after=2))
+            async with client.stream_completion("my-endpoint", PROMPT) as stream:  # cancelled
+                await stream.__anext__()
+    finally:
+        _tracing._tracer = original
+    spans = exporter.get_finished_spans()
+    assert [s.attributes["asyncinfer.ended"] for s in spans] == ["done", "cancelled"]
+    assert spans[0].name == "POST /_inference/completion/{inference_id}/_stream"
+    assert spans[0].attributes["asyncinfer.inference_id"] == "my-endpoint"
+    assert spans[0].attributes["asyncinfer.tokens"] > 0
