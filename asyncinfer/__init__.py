@@ -36,6 +36,9 @@ from ._exceptions import TransportError as TransportError
 from ._exceptions import UnexpectedResponseError as UnexpectedResponseError
 from ._exceptions import UnsupportedProductError as UnsupportedProductError
 from ._exceptions import UsageError as UsageError
+from ._fanout import AsCompleted as AsCompleted
+from ._fanout import MergedStreams as MergedStreams
+from ._fanout import merge_streams as merge_streams
 from ._models import AssistantMessage as AssistantMessage
 from ._models import ChatChoice as ChatChoice
 from ._models import ChatCompletionChunk as ChatCompletionChunk
@@ -70,6 +73,7 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "ApiError",
+    "AsCompleted",
     "AssistantMessage",
     "AsyncInferError",
     "AuthenticationError",
@@ -98,6 +102,7 @@ __all__ = [
     "InferenceResult",
     "InvalidRequestError",
     "Limits",
+    "MergedStreams",
     "MethodNotAllowedError",
     "NotFoundError",
     "ReadError",
@@ -132,6 +137,7 @@ __all__ = [
     "UsageError",
     "UserMessage",
     "__version__",
+    "merge_streams",
 ]
 
 # Exported classes present themselves as asyncinfer.X, their public home.

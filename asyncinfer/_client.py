@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import ssl
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -13,6 +13,7 @@ import attrs
 from ._config import Limits, RetryPolicy, Timeouts
 from ._exceptions import ClientClosedError, InvalidRequestError, UnexpectedResponseError
 from ._exchange import request_json
+from ._fanout import AsCompleted, map_results
 from ._models import (
     CompletionResult,
     DeleteEndpointResult,
@@ -564,6 +565,76 @@ class InferenceClient:
             return parse_inference(answer)
         except _Shape as exc:
             raise _unexpected(request, answer, str(exc)) from None
+
+    # --- fan-out ------------------------------------------------------------------------------
+
+    def as_completed(
+        self,
+        inference_id: str,
+        inputs: Iterable[str],
+        *,
+        concurrency: int = 16,
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+    ) -> AsCompleted[str, CompletionResult]:
+        """Complete many prompts at once; iterate ``(index, result or error)`` as each ends.
+
+        At most ``concurrency`` calls run at a time (and never more than the client's
+        connection limit, shared by all its calls); a 429 cools the whole client down.
+        Errors are yielded, not raised. Use it with ``async with`` so that leaving early
+        cancels the calls still running::
+
+            async with client.as_completed("my-endpoint", prompts) as results:
+                async for index, result in results:
+                    ...
+
+        Raises:
+            InvalidRequestError: ``concurrency`` is not a positive int.
+        """
+        self._check_open()
+
+        async def call(prompt: str) -> CompletionResult:
+            return await self.completion(
+                inference_id,
+                prompt,
+                task_settings=task_settings,
+                timeouts=timeouts,
+                retries=retries,
+            )
+
+        return AsCompleted(call, inputs, concurrency)
+
+    async def map_completions(
+        self,
+        inference_id: str,
+        inputs: Iterable[str],
+        *,
+        concurrency: int = 16,
+        return_exceptions: bool = False,
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+    ) -> list[CompletionResult | BaseException]:
+        """Complete many prompts at once; the results come back in input order.
+
+        Raises:
+            AsyncInferError: The first error, unless ``return_exceptions`` (then errors take
+                their input's place in the list); the calls still running are cancelled.
+        """
+        self._check_open()
+        return await map_results(
+            lambda prompt: self.completion(
+                inference_id,
+                prompt,
+                task_settings=task_settings,
+                timeouts=timeouts,
+                retries=retries,
+            ),
+            inputs,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+        )
 
     # --- endpoint management ----------------------------------------------------------------
 

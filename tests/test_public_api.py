@@ -28,6 +28,7 @@ EXPECTED = {
     "SystemMessage", "TextEmbeddingResult", "TextPart", "Tool", "ToolCall", "ToolCallDelta",
     "ToolMessage", "Usage", "UserMessage",
     "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
+    "AsCompleted", "MergedStreams", "merge_streams",
 }  # fmt: skip
 
 

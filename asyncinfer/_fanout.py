@@ -1,0 +1,226 @@
+"""Fan-out: many requests or streams at once, with bounded concurrency and clean cancellation.
+
+A fixed number of worker tasks pull work from one iterator, so a million inputs cost no more
+tasks or memory than ``concurrency`` of them; results travel through a queue as small as the
+number of workers, so nothing runs ahead of the consumer. Leaving early (``break``, an error,
+cancellation) cancels every worker, which closes every connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+from ._exceptions import InvalidRequestError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._stream import _EventStream
+
+__all__ = ["AsCompleted", "MergedStreams", "merge_streams"]
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+_Item = TypeVar("_Item")
+
+_DONE: Any = object()  # a worker's "no more" marker
+
+
+def _check_concurrency(concurrency: int) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidRequestError(f"concurrency must be a positive int, got {concurrency!r}")
+    return concurrency
+
+
+class AsCompleted(Generic[_In, _Out]):
+    """``(index, result or exception)`` pairs, as each call finishes.
+
+    Get one from :meth:`InferenceClient.as_completed`. Use ``async with`` (or ``aclose()``)
+    to stop early: the calls still running are cancelled and their connections closed.
+    """
+
+    def __init__(
+        self,
+        call: Callable[[_In], Awaitable[_Out]],
+        inputs: Iterable[_In],
+        concurrency: int,
+    ) -> None:
+        self._call = call
+        self._inputs = enumerate(inputs)
+        self._concurrency = _check_concurrency(concurrency)
+        self._queue: asyncio.Queue[tuple[int, _Out | BaseException]] = asyncio.Queue(
+            maxsize=self._concurrency
+        )
+        self._workers: list[asyncio.Task[None]] = []
+        self._running = 0
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> tuple[int, _Out | BaseException]:
+        if self._closed:
+            raise StopAsyncIteration
+        if not self._workers:
+            self._running = self._concurrency
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        while True:
+            try:
+                index, result = await self._queue.get()
+            except BaseException:
+                await self.aclose()
+                raise
+            if result is _DONE:
+                self._running -= 1
+                if self._running == 0:
+                    self._closed = True
+                    raise StopAsyncIteration
+                continue
+            return index, result
+
+    async def _work(self) -> None:
+        for index, value in self._inputs:  # shared: each input is taken by one worker
+            try:
+                result: Any = await self._call(value)
+            except Exception as exc:  # an error is a result; cancellation is not caught
+                result = exc
+            await self._queue.put((index, result))
+        await self._queue.put((-1, _DONE))
+
+    def __del__(self) -> None:
+        # Abandoned without aclose(): at least stop the workers (closing their connections).
+        for worker in self._workers:
+            worker.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel the calls still running and wait until they have let go. Idempotent."""
+        self._closed = True
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.cancel()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def map_results(
+    call: Callable[[_In], Awaitable[_Out]],
+    inputs: Iterable[_In],
+    *,
+    concurrency: int,
+    return_exceptions: bool,
+) -> list[_Out | BaseException]:
+    """Run ``call`` over ``inputs`` and return the results in input order.
+
+    Raises:
+        Exception: The first error, unless ``return_exceptions`` (then errors are results);
+            the calls still running are cancelled first.
+    """
+    values = list(inputs)
+    results: list[Any] = [None] * len(values)
+    async with AsCompleted(call, values, concurrency) as pending:
+        async for index, result in pending:
+            if isinstance(result, BaseException) and not return_exceptions:
+                raise result
+            results[index] = result
+    return results
+
+
+class MergedStreams(Generic[_Item]):
+    """Items of many streams as they arrive, tagged with the stream's index.
+
+    Each stream is read by its own task into a queue of one slot per stream, so a slow
+    consumer still holds every server back (backpressure is kept). ``async with`` (or
+    ``aclose()``) closes every stream; so does an error unless ``return_exceptions``.
+    """
+
+    def __init__(self, streams: Sequence[_EventStream[_Item]], *, return_exceptions: bool) -> None:
+        self._streams = list(streams)
+        self._return_exceptions = return_exceptions
+        self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(
+            maxsize=max(1, len(self._streams))
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._live = len(self._streams)
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> tuple[int, _Item | BaseException]:
+        if self._closed or not self._streams:
+            raise StopAsyncIteration
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._pump(i, s)) for i, s in enumerate(self._streams)
+            ]
+        while True:
+            try:
+                index, item = await self._queue.get()
+            except BaseException:
+                await self.aclose()
+                raise
+            if item is _DONE:
+                self._live -= 1
+                if self._live == 0:
+                    self._closed = True
+                    raise StopAsyncIteration
+                continue
+            if isinstance(item, BaseException) and not self._return_exceptions:
+                await self.aclose()
+                raise item
+            return index, item
+
+    async def _pump(self, index: int, stream: _EventStream[_Item]) -> None:
+        try:
+            async for item in stream:
+                await self._queue.put((index, item))
+        except Exception as exc:  # cancellation is not caught
+            await self._queue.put((index, exc))
+        await self._queue.put((index, _DONE))
+
+    async def aclose(self) -> None:
+        """Stop every reader and close every stream. Idempotent."""
+        self._closed = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for stream in self._streams:
+            await stream.aclose()
+
+
+def merge_streams(
+    streams: Iterable[_EventStream[_Item]], *, return_exceptions: bool = False
+) -> MergedStreams[_Item]:
+    """Read many streams at once: ``async for index, item in merge_streams(streams)``.
+
+    ``index`` is the stream's position in ``streams``; ``item`` a token (or a chat chunk).
+    With ``return_exceptions``, a failing stream yields ``(index, error)`` and the others go
+    on; otherwise its error is raised and every stream is closed.
+    """
+    return MergedStreams(list(streams), return_exceptions=return_exceptions)
