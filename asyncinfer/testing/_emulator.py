@@ -13,6 +13,21 @@ How a request travels, mirroring ES's layers so that errors come out in ES's ord
 4. Inference proxy/transport action: body parsing, validation, endpoint lookup, task type and
    streaming checks -> on ``_stream`` an SSE ``event: error`` with the real status (§5.2).
 5. The "provider": the deterministic model below, shaped by scripted :class:`Fault` s.
+
+Routes (the table ``_ROUTES`` at the end; one handler each):
+
+- ``GET /``; ``GET _inference[/_all|/{id}|/{task_type}/{id}|/{task_type}/_all]`` (§7.2).
+- ``PUT _inference[/{task_type}]/{id}`` (§7.1), ``PUT _inference[/{task_type}]/{id}/_update``
+  (§7.4), ``DELETE _inference[/{task_type}]/{id}[?dry_run][&force]`` (§7.3),
+  ``GET _inference/_services[/{task_type}]`` (§7.5). Known services: ``cohere``, ``elastic``,
+  ``elasticsearch``, ``emulator``, ``hugging_face``, ``openai`` (``_es_models._SERVICES``).
+- ``POST _inference[/{task_type}]/{id}`` (§6): completion, text_embedding (float, byte, bit),
+  sparse_embedding, rerank; chat_completion is refused (stream-only up to 9.5, §4.4).
+- ``POST _inference[/{task_type}]/{id}/_stream`` (§4): completion deltas, or OpenAI-like
+  chat chunks (with tool calls) when the endpoint or URL is ``chat_completion``.
+
+Request parsers and the deterministic models live in ``_es_models``; error bodies and
+messages in ``_es_errors``.
 """
 
 from __future__ import annotations
@@ -35,6 +50,54 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._es_errors import (
+    _SERVER_ERROR_OBJECT,
+    _did_you_mean,
+    _error,
+    _EsError,
+    _java_str,
+    _location,
+    _not_found,
+    _parse_error,
+    _provider_failure,
+    _simple_error,
+    _status_name,
+    _suggestions,
+    _token_name,
+    _unified_error,
+    _unified_from,
+    _validation_error,
+)
+from ._es_models import (
+    _DEFAULT_DIMENSIONS,
+    _GENERIC_SERVICE,
+    _SECRET_KEYS,
+    _SERVICES,
+    _TASK_TYPES,
+    _chat_chunks,
+    _ChatRequest,
+    _check_id,
+    _check_service_settings,
+    _chunking_settings,
+    _embedding,
+    _group,
+    _parse_chat_body,
+    _parse_settings_body,
+    _parse_task_type,
+    _ParseFailure,
+    _prompt_text,
+    _remove_map,
+    _rerank,
+    _resolve_task_type,
+    _Service,
+    _services_catalogue,
+    _skip_string,
+    _skip_value,
+    _skip_ws,
+    _sparse_embedding,
+    _update_settings,
+)
+
 __all__ = ["ElasticsearchEmulator", "Fault", "RecordedRequest"]
 
 # --- wire constants ---------------------------------------------------------------------------
@@ -46,13 +109,9 @@ _JSON_CONTENT_TYPE: Final = "application/json"
 _PRODUCT_HEADER: Final = "X-elastic-product"  # §2.1, RestController.ELASTIC_PRODUCT_HTTP_HEADER
 _OPAQUE_ID_HEADER: Final = "X-Opaque-Id"  # §2.1, echoed by DefaultRestChannel
 
-# §1 / Paths.java: TaskType values accepted in URLs ("any" means "no task type").
-_TASK_TYPES: Final = (
-    "text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion",
-    "embedding", "any",
-)  # fmt: skip
-# §4.1: the emulated service streams these (OpenAI's supportedStreamingTasks, in enum order).
-_STREAMING_TASKS: Final = ("completion", "chat_completion")
+# add_endpoint's defaults, also used for endpoints created with PUT.
+_DEFAULT_ANSWER_TOKENS: Final = 40
+_DEFAULT_DELTAS_PER_EVENT: Final = 3
 # ES source: InferenceAction.NAME names the strict ObjectParser in "unknown field" errors.
 _INFERENCE_PARSER: Final = "cluster:internal/xpack/inference"
 # §4.2 / InferenceAction.Request.PARSER: the only keys the strict body parser accepts.
@@ -153,10 +212,18 @@ class Fault:
     """A scripted misbehaviour for the next matching request(s); see ``add_fault``.
 
     Every field is optional and they compose. "N events" counts ``message`` events that carry
-    deltas, the initial ``{"delta":""}`` event included. A termination (``error_after``,
+    deltas, the initial ``{"delta":""}`` event included; on a chat stream it counts chunk
+    events, the role chunk and the usage chunk included. A termination (``error_after``,
     ``end_after``, ``drop_after``, ``stall_after``) whose N is at least the number of message
     events takes the place of ``[DONE]``. If several are set, the smallest N wins (ties: error,
     end, drop, stall).
+
+    On JSON routes (GET/PUT/DELETE and non-streaming ``POST _inference``) the fields that make
+    sense there apply: ``status`` (with ``retry_after``), ``provider_status``,
+    ``first_event_delay`` (a delay before answering), the ``raw_*`` fields, ``drop_after``
+    (any N: the connection is aborted before anything is sent) and ``stall_after`` (any N:
+    nothing is ever sent). On ``chat_completion`` streams errors take the OpenAI-style shape
+    ``{"error":{"code","message","type"}}`` (§5.4) with ``code`` the lower-case status name.
 
     Attributes:
         status: answer with this HTTP error before the stream: on ``_stream`` an SSE
@@ -182,6 +249,21 @@ class Fault:
         raw_status: the status sent with ``raw_body``.
         raw_content_type: the Content-Type sent with ``raw_body``.
         raw_headers: extra headers sent with ``raw_body``.
+        provider_status: the upstream provider answers this HTTP status (§5.5). ES maps it:
+            below 500 it passes through, 500 and above becomes 400; the reason is ES's
+            ``<prefix> for request from inference entity id [<id>] status [<N>]. Error
+            message: [<provider_message>]`` (prefix by status, §5.5 table), type
+            ``status_exception``. Applies to inference requests (``_stream`` and
+            non-streaming); ``status`` wins if both are set.
+        provider_message: the provider's error message quoted in that reason (omitted when
+            None, as ES does when the provider's body has no message).
+        provider_error_type: for chat streams, the provider's own error ``type`` (kept by
+            ES's OpenAI-style errors, §5.4; default ``status_exception``). With
+            ``error_after`` on a chat stream it makes the mid-stream error a provider error:
+            ``Received an error response for request from inference entity id [<id>]. Error
+            message: [<provider_message or reason>]`` with this type (§5.3).
+        provider_error_code: for chat streams, the provider's own error ``code`` (default:
+            the lower-case status name; omitted in a mid-stream provider error when None).
 
     Raises:
         ValueError: a negative delay or count, a write_size below 1, or a status outside
@@ -205,6 +287,10 @@ class Fault:
     raw_status: int = attrs.field(default=200, validator=_status_code)
     raw_content_type: str = _SSE_CONTENT_TYPE
     raw_headers: Mapping[str, str] | None = attrs.field(default=None, converter=_headers_copy)
+    provider_status: int | None = attrs.field(default=None, validator=_status_code)
+    provider_message: str | None = None
+    provider_error_type: str | None = None
+    provider_error_code: str | None = None
 
     def _termination(self) -> tuple[int, str] | None:
         candidates = [
@@ -346,6 +432,7 @@ class _Endpoint:
     deltas_per_event: int
     event_delay: float | None
     streaming: bool
+    chunking_settings: dict[str, Any] | None = None
 
     def deltas(self, text: str) -> Sequence[str]:
         answer = self.answer
@@ -364,11 +451,19 @@ class _Endpoint:
             "inference_id": self.inference_id,
             "task_type": self.task_type,
             "service": self.service,
-            "service_settings": self.service_settings,
+            "service_settings": {
+                k: v for k, v in self.service_settings.items() if k not in _SECRET_KEYS
+            },
         }
         if self.task_settings:
             info["task_settings"] = self.task_settings
+        if self.chunking_settings is not None:
+            info["chunking_settings"] = self.chunking_settings
         return info
+
+    @property
+    def service_info(self) -> _Service:
+        return _SERVICES.get(self.service, _GENERIC_SERVICE)
 
 
 def _input_text(value: str | Sequence[str]) -> str:
@@ -396,158 +491,11 @@ def _completion_events(deltas: Sequence[str], per_event: int) -> Iterator[bytes]
 # --- errors -----------------------------------------------------------------------------------
 
 
-class _EsError(Exception):
-    """An Elasticsearch error response: status, JSON body, extra headers."""
-
-    def __init__(
-        self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-
 class _Shutdown(Exception):
     """The emulator is closing; the handler must end its response at once."""
 
 
-def _error(
-    status: int, error_type: str, reason: str, caused_by: Mapping[str, Any] | None = None
-) -> _EsError:
-    # §5.1, ElasticsearchException.generateFailureXContent: root_cause entries never carry
-    # caused_by (REST_EXCEPTION_SKIP_CAUSE); the top-level error does.
-    inner: dict[str, Any] = {
-        "root_cause": [{"type": error_type, "reason": reason}],
-        "type": error_type,
-        "reason": reason,
-    }
-    if caused_by is not None:
-        inner["caused_by"] = dict(caused_by)
-    return _EsError(status, {"error": inner, "status": status})
-
-
-def _simple_error(status: int, message: str) -> _EsError:
-    # RestResponse.createSimpleErrorResponse: {"error":"<message>","status":N}.
-    return _EsError(status, {"error": message, "status": status})
-
-
-def _parse_error(location: tuple[int, int], message: str) -> _EsError:
-    # XContentParseException: "[line:column] message", type x_content_parse_exception, 400.
-    return _error(400, "x_content_parse_exception", f"[{location[0]}:{location[1]}] {message}")
-
-
-def _validation_error(message: str) -> _EsError:
-    # §5.6 ValidationException.getMessage: "Validation Failed: 1: <msg>;".
-    return _error(400, "action_request_validation_exception", f"Validation Failed: 1: {message};")
-
-
-def _not_found(inference_id: str) -> _EsError:
-    # ModelRegistry: ResourceNotFoundException("Inference endpoint not found [{}]").
-    return _error(
-        404, "resource_not_found_exception", f"Inference endpoint not found [{inference_id}]"
-    )
-
-
-def _similarity(a: str, b: str) -> float:
-    """Lucene's LevenshteinDistance.getDistance: 1 - distance / max(len)."""
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return 1.0 - previous[-1] / max(len(a), len(b))
-
-
-def _suggestions(name: str, candidates: set[str]) -> list[str]:
-    # Candidates scoring above 0.5, best first, then by name (SuggestingErrorOnUnknown).
-    scored = sorted(
-        ((s, c) for c in candidates if (s := _similarity(name, c)) > 0.5),
-        key=lambda sc: (-sc[0], sc[1]),
-    )
-    return [c for _, c in scored]
-
-
-def _did_you_mean(keys: list[str]) -> str:
-    if not keys:
-        return ""
-    if len(keys) == 1:
-        return f"did you mean [{keys[0]}]?"
-    return f"did you mean any of [{', '.join(keys)}]?"
-
-
 # --- JSON body parsing, the way ES's strict ObjectParser fails ---------------------------------
-
-
-def _location(body: bytes, offset: int) -> tuple[int, int]:
-    """Jackson's 1-based line and byte column of ``offset``."""
-    line = 1
-    line_start = 0
-    i = 0
-    while i < offset:
-        byte = body[i]
-        if byte == 0x0A or (byte == 0x0D and body[i + 1 : i + 2] != b"\n"):
-            line += 1
-            line_start = i + 1
-        i += 1
-    return line, offset - line_start + 1
-
-
-_WS: Final = b" \t\r\n"
-
-
-def _skip_ws(body: bytes, i: int) -> int:
-    while i < len(body) and body[i] in _WS:
-        i += 1
-    return i
-
-
-def _skip_string(body: bytes, i: int) -> int:
-    """``i`` is at an opening quote; return the index after the closing quote."""
-    i += 1
-    while body[i] != 0x22:
-        i += 2 if body[i] == 0x5C else 1
-    return i + 1
-
-
-def _skip_value(body: bytes, i: int) -> int:
-    if body[i] == 0x22:
-        return _skip_string(body, i)
-    if body[i] in b"{[":
-        depth = 0
-        while True:
-            byte = body[i]
-            if byte == 0x22:
-                i = _skip_string(body, i)
-                continue
-            if byte in b"{[":
-                depth += 1
-            elif byte in b"}]":
-                depth -= 1
-                if depth == 0:
-                    return i + 1
-            i += 1
-    while i < len(body) and body[i] not in b",}] \t\r\n":
-        i += 1
-    return i
-
-
-def _token_name(value: Any) -> str:
-    # XContentParser.Token names, as ES prints them in parse errors.
-    if isinstance(value, dict):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, str):
-        return "VALUE_STRING"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if value is None:
-        return "VALUE_NULL"
-    return "VALUE_NUMBER"
 
 
 def _top_level_fields(body: bytes) -> Iterator[tuple[str, int, int]]:
@@ -588,6 +536,7 @@ class _InferenceBody:
     query: str | None
     return_documents: bool | None
     top_n: int | None
+    task_settings: dict[str, Any] | None = None
 
 
 def _parse_inference_body(body: bytes) -> _InferenceBody:
@@ -650,6 +599,7 @@ def _parse_inference_body(body: bytes) -> _InferenceBody:
         query=fields.get("query"),
         return_documents=None if documents is None else documents in (True, "true"),
         top_n=None if top_n is None else int(top_n),
+        task_settings=fields.get("task_settings"),
     )
 
 
@@ -701,18 +651,10 @@ def _validate(task_type: str, body: _InferenceBody) -> None:
             )
     if task_type in ("text_embedding", "sparse_embedding") and body.query is not None:
         raise _validation_error(f"Field [query] cannot be specified for task type [{task_type}]")
-    if task_type not in ("text_embedding", "any") and body.input_type is not None:
+    if task_type not in ("text_embedding", "embedding", "any") and body.input_type is not None:
         raise _validation_error(
             f"Field [input_type] cannot be specified for task type [{task_type}]"
         )
-
-
-def _parse_task_type(value: str) -> str:
-    # TaskType.fromStringOrStatusException: trimmed, case-insensitive.
-    task_type = value.strip().lower()
-    if task_type not in _TASK_TYPES:
-        raise _error(400, "status_exception", f"Unknown task_type [{value}]")
-    return task_type
 
 
 # --- compatible-with headers (§2.2) -----------------------------------------------------------
@@ -949,8 +891,12 @@ class ElasticsearchEmulator:
     """An aiohttp.web server on loopback that answers like Elasticsearch 9.x's Inference API.
 
     Use it as an async context manager on the test's loop, or :meth:`in_thread` for tests
-    that run elsewhere (the ``es_emulator`` pytest fixture does). Endpoints answer with a
-    deterministic model (:meth:`answer_for`); :meth:`add_fault` scripts failures.
+    that run elsewhere (the ``es_emulator`` pytest fixture does). Endpoints come from
+    :meth:`add_endpoint` or from ``PUT _inference/...`` and share one registry. They answer
+    with a deterministic model whose results tests can predict: :meth:`answer_for` (completion
+    deltas), :meth:`chat_answer_for` (chat chunk contents), :meth:`embedding_for` (dense
+    vectors). :meth:`add_fault` scripts failures; :meth:`add_pipeline_reference` makes an
+    endpoint "in use" for DELETE.
 
     Example::
 
@@ -988,7 +934,9 @@ class ElasticsearchEmulator:
         self._event_delay = event_delay
         self._version = version
         self._major = int(version.split(".")[0])
+        self._minor = int(version.split(".")[1])
         self._endpoints: dict[str, _Endpoint] = {}
+        self._pipelines: dict[str, set[str]] = {}
         self._faults: list[_FaultRule] = []
         self._lock = threading.Lock()  # endpoints and faults may be changed from another thread
         self._routes: list[_Route] = list(_ROUTES)
@@ -1163,8 +1111,8 @@ class ElasticsearchEmulator:
         service_settings: Mapping[str, Any] | None = None,
         task_settings: Mapping[str, Any] | None = None,
         answer: str | Sequence[str] | Callable[[str], Sequence[str]] | None = None,
-        answer_tokens: int = 40,
-        deltas_per_event: int = 3,
+        answer_tokens: int = _DEFAULT_ANSWER_TOKENS,
+        deltas_per_event: int = _DEFAULT_DELTAS_PER_EVENT,
         event_delay: float | None = None,
         streaming: bool = True,
     ) -> None:
@@ -1268,7 +1216,60 @@ class ElasticsearchEmulator:
             endpoint = self._endpoints[inference_id]
         return b"".join(self._events(endpoint, _input_text(input))) + _DONE_EVENT
 
+    def add_pipeline_reference(self, inference_id: str, pipeline_id: str) -> None:
+        """Make an ingest pipeline reference ``inference_id`` (as an inference processor would).
+
+        A referenced endpoint cannot be deleted without ``force=true``; ``dry_run=true`` lists
+        the pipeline (§7.3). References outlive the endpoint, as pipelines do in ES; the
+        endpoint need not exist yet.
+        """
+        with self._lock:
+            self._pipelines.setdefault(inference_id, set()).add(pipeline_id)
+
+    def embedding_for(self, inference_id: str, text: str) -> list[float] | list[int]:
+        """The vector a ``text_embedding`` endpoint returns for ``text`` (exactly, as sent).
+
+        ``service_settings.dimensions`` (default 8) sets the length and
+        ``service_settings.element_type`` the kind: ``float`` (default; values in [-1, 1)
+        rounded to 6 decimals), ``byte`` (ints -128..127) or ``bit`` (``dimensions / 8``
+        signed bytes of packed bits). Deterministic: SHA-256 of the endpoint id and the text.
+
+        Raises:
+            KeyError: no endpoint has this id.
+        """
+        with self._lock:
+            endpoint = self._endpoints[inference_id]
+        dimensions, element_type = _embedding_settings(endpoint)
+        values: list[Any] = _embedding(inference_id, text, dimensions, element_type)
+        return values
+
+    def chat_answer_for(
+        self, inference_id: str, messages: Sequence[Mapping[str, Any]]
+    ) -> list[str]:
+        """The ``content`` of each content chunk a chat stream sends for ``messages``.
+
+        The answer is the endpoint's (as :meth:`answer_for`) for the text of the last ``user``
+        message (string content, or its parts' ``text`` joined by newlines); its deltas are
+        grouped into chunks as completion streams group them into events. When the request
+        would make the model call a tool (see the chat stream's rules) no content chunks are
+        sent and this list is not what streams.
+
+        Raises:
+            KeyError: no endpoint has this id.
+        """
+        with self._lock:
+            endpoint = self._endpoints[inference_id]
+        return self._chat_contents(endpoint, messages)
+
     # -- internals --
+
+    @staticmethod
+    def _chat_contents(endpoint: _Endpoint, messages: Sequence[Mapping[str, Any]]) -> list[str]:
+        return _group(endpoint.deltas(_prompt_text(messages)), endpoint.deltas_per_event)
+
+    def _reasoning_fields(self) -> bool:
+        # §4.3: reasoning / reasoning_details are accepted from 9.4 on.
+        return (self._major, self._minor) >= (9, 4)
 
     def _take_fault(self, inference_id: str | None) -> Fault:
         with self._lock:
@@ -1588,29 +1589,107 @@ class ElasticsearchEmulator:
         return response
 
     async def _send_fault_json(
-        self, exchange: _Exchange, fault: Fault
+        self, exchange: _Exchange, fault: Fault, endpoint: _Endpoint | None = None
     ) -> web.StreamResponse | None:
-        """Apply a fault on a JSON route; None when it leaves the normal answer alone."""
+        """Apply a fault on a JSON route; None when it leaves the normal answer alone.
+
+        ``endpoint`` is the endpoint whose provider an inference request would call; only
+        then does ``provider_status`` apply.
+
+        Raises:
+            _Shutdown: the fault drops or stalls the connection (handled by _dispatch).
+        """
         if fault.raw_body is not None:
             return await self._send_raw(exchange, fault)
         await self._pause(fault.first_event_delay)
-        if fault.status is not None:
-            err = _error(fault.status, fault.error_type, fault.reason)
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-            return await self._send_json(exchange, err.status, err.body, headers)
+        err = self._fault_error(endpoint, fault, chat=False)
+        if err is not None:
+            return await self._send_json(exchange, err.status, err.body, err.headers)
+        if fault.drop_after is not None:
+            raise _Shutdown  # _dispatch aborts the connection: nothing was sent
+        if fault.stall_after is not None:
+            await self._closing.wait()
+            raise _Shutdown
         return None
+
+    def _fault_error(
+        self, endpoint: _Endpoint | None, fault: Fault, *, chat: bool
+    ) -> _EsError | None:
+        """The error a fault answers with before any event, or None."""
+        if fault.status is not None:
+            if chat:
+                err = _unified_error(
+                    fault.status, fault.reason, fault.error_type, _status_name(fault.status)
+                )
+            else:
+                err = _error(fault.status, fault.error_type, fault.reason)
+        elif fault.provider_status is not None and endpoint is not None:
+            status, message = _provider_failure(
+                endpoint.inference_id,
+                fault.provider_status,
+                fault.provider_message,
+                endpoint.service_info.provider_url,
+            )
+            if chat:
+                # §5.4: provider errors keep the provider's code and type.
+                err = _unified_error(
+                    status,
+                    message,
+                    fault.provider_error_type or "status_exception",
+                    fault.provider_error_code or _status_name(status),
+                )
+            else:
+                err = _error(status, "status_exception", message)
+        else:
+            return None
+        if fault.retry_after is not None:
+            err.headers["Retry-After"] = fault.retry_after
+        return err
+
+    @staticmethod
+    def _mid_stream_error(endpoint: _Endpoint, fault: Fault, *, chat: bool) -> bytes:
+        """The ``event: error`` that ``error_after`` sends (§5.3)."""
+        if not chat:
+            # The standard envelope with the status the error would have had.
+            body = _error(fault.error_status, fault.error_type, fault.reason).body
+        elif fault.provider_error_type is not None:
+            message = (
+                f"{_SERVER_ERROR_OBJECT} for request from inference entity id "
+                f"[{endpoint.inference_id}]. Error message: "
+                f"[{fault.provider_message or fault.reason}]"
+            )
+            body = _unified_error(
+                fault.error_status, message, fault.provider_error_type, fault.provider_error_code
+            ).body
+        else:
+            # TransportUnifiedCompletionInferenceAction.streamErrorHandler -> fromThrowable.
+            body = _unified_error(
+                fault.error_status, fault.reason, fault.error_type, _status_name(fault.error_status)
+            ).body
+        return _sse_event("error", _json(body))
 
     async def _stream(
         self, exchange: _Exchange, endpoint: _Endpoint, text: str, fault: Fault
     ) -> web.StreamResponse:
-        """Send a 200 event stream, shaped by ``fault``."""
+        """Send a 200 completion event stream, shaped by ``fault``."""
+        events = self._events(endpoint, text)
+        return await self._send_stream(exchange, endpoint, events, fault, chat=False)
+
+    async def _send_stream(
+        self,
+        exchange: _Exchange,
+        endpoint: _Endpoint,
+        events: Iterator[bytes],
+        fault: Fault,
+        *,
+        chat: bool,
+    ) -> web.StreamResponse:
+        """Send ``events`` then ``[DONE]`` as a 200 event stream, shaped by ``fault``."""
         if fault.raw_body is not None:
             return await self._send_raw(exchange, fault)
         await self._pause(fault.first_event_delay)
-        if fault.status is not None:
-            err = _error(fault.status, fault.error_type, fault.reason)
-            if fault.retry_after is not None:
-                err.headers["Retry-After"] = fault.retry_after
+        err = self._fault_error(endpoint, fault, chat=chat)
+        if err is not None:
             return await self._send_sse_error(exchange, err, fault)
         response = _Response(
             status=200,
@@ -1625,7 +1704,7 @@ class ElasticsearchEmulator:
         limit = termination[0] if termination else None
         sent = 0
         try:
-            for event in self._events(endpoint, text):
+            for event in events:
                 if limit is not None and sent >= limit:
                     break
                 if sent:
@@ -1637,7 +1716,8 @@ class ElasticsearchEmulator:
                 await out.send(_DONE_EVENT)
                 await out.finish()
             else:
-                await self._terminate(exchange, out, termination[1], fault)
+                error_event = self._mid_stream_error(endpoint, fault, chat=chat)
+                await self._terminate(exchange, out, termination[1], error_event)
         except ConnectionError:
             # §2.6: a write failed because the client left; stop generating at once.
             if not self._closing.is_set():
@@ -1649,12 +1729,10 @@ class ElasticsearchEmulator:
         return response
 
     async def _terminate(
-        self, exchange: _Exchange, out: _BodyWriter, action: str, fault: Fault
+        self, exchange: _Exchange, out: _BodyWriter, action: str, error_event: bytes
     ) -> None:
         if action == "error":
-            # §5.3: the standard envelope with the status the error would have had.
-            err = _error(fault.error_status, fault.error_type, fault.reason)
-            await out.send(_sse_event("error", _json(err.body)))
+            await out.send(error_event)
             await out.finish()
         elif action == "end":
             await out.finish()
@@ -1746,31 +1824,105 @@ async def _get_endpoints(
     return await emulator._send_json(exchange, 200, {"endpoints": [e.info() for e in chosen]})
 
 
+def _inference_target(exchange: _Exchange) -> tuple[str, str]:
+    """BaseInferenceAction.prepareRequest, then BaseRestHandler: (URL task type, id).
+
+    Raises:
+        _EsError: a REST-layer error, sent as plain JSON even on ``_stream``.
+    """
+    if "inference_id" in exchange.params:
+        url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
+        inference_id = exchange.params["inference_id"]
+    else:
+        url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+    _require_body(exchange)
+    _check_time_param(exchange, "timeout")
+    exchange.check_params()
+    return url_task_type, inference_id
+
+
+def _require_body(exchange: _Exchange) -> None:
+    if not exchange.record.body:
+        # RestRequest.requiredContent: ElasticsearchParseException.
+        raise _error(400, "parse_exception", "request body is required")
+
+
+def _check_time_param(exchange: _Exchange, name: str) -> None:
+    value = exchange.record.query.get(name)
+    if value is not None and _parse_time_value(value) is None:
+        raise _error(
+            400,
+            "parse_exception",
+            f"failed to parse setting [{name}] with value [{value}] as a time value: "
+            "unit is missing or unrecognized",
+        )
+
+
+def _bool_param(exchange: _Exchange, name: str) -> bool:
+    """RestRequest.paramAsBoolean: absent -> false, empty -> true, else strictly true/false."""
+    value = exchange.record.query.get(name)
+    if value is None:
+        return False
+    if value in ("", "true"):
+        return True
+    if value == "false":
+        return False
+    raise _error(
+        400,
+        "illegal_argument_exception",
+        f"Failed to parse value [{value}] as only [true] or [false] are allowed.",
+    )
+
+
+def _routes_to_chat(emulator: ElasticsearchEmulator, url_task_type: str, inference_id: str) -> bool:
+    """TransportInferenceActionProxy (§4.1): does the request take the chat path?
+
+    Raises:
+        _EsError: the endpoint lookup failed (no task type in the URL); standard envelope.
+    """
+    if url_task_type == "chat_completion":
+        return True
+    # Without a task type the proxy loads the endpoint first to choose the parser.
+    return (
+        url_task_type == "any" and emulator._endpoint(inference_id).task_type == "chat_completion"
+    )
+
+
+def _incompatible(url_task_type: str, endpoint: _Endpoint) -> _EsError:
+    return _error(
+        400,
+        "status_exception",
+        f"Incompatible task_type, the requested type [{url_task_type}] does not match the "
+        f"model type [{endpoint.task_type}]",
+    )
+
+
+def _check_streaming(endpoint: _Endpoint, task_type: str) -> None:
+    """BaseTransportInferenceAction.unsupportedStreamingTaskException (§4.1): 405."""
+    streaming = endpoint.service_info.streaming
+    if endpoint.task_type in streaming:
+        return
+    if not streaming:
+        message = f"Streaming is not allowed for service [{endpoint.service}]."
+    else:
+        # inferOnService checks the model's task type but names the request's.
+        message = (
+            f"Streaming is not allowed for service [{endpoint.service}] and task "
+            f"[{task_type}]. Supported tasks: [{','.join(streaming)}]"
+        )
+    raise _error(405, "status_exception", message)
+
+
 async def _post_stream(emulator: ElasticsearchEmulator, exchange: _Exchange) -> web.StreamResponse:
     """POST _inference[/{task_type}]/{id}/_stream (§4): the streaming inference API."""
-    # REST layer (BaseInferenceAction.prepareRequest, then BaseRestHandler): plain JSON errors.
     try:
-        if "inference_id" in exchange.params:
-            url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
-            inference_id = exchange.params["inference_id"]
-        else:
-            url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
-        if not exchange.record.body:
-            # RestRequest.requiredContent: ElasticsearchParseException.
-            raise _error(400, "parse_exception", "request body is required")
-        timeout = exchange.record.query.get("timeout")
-        if timeout is not None and _parse_time_value(timeout) is None:
-            raise _error(
-                400,
-                "parse_exception",
-                f"failed to parse setting [timeout] with value [{timeout}] as a time value: "
-                "unit is missing or unrecognized",
-            )
-        exchange.check_params()
+        url_task_type, inference_id = _inference_target(exchange)
     except _EsError as err:
         return await emulator._send_json(exchange, err.status, err.body)
     # Proxy and transport actions (8.18+): errors are SSE-formatted with the real status (§5.2).
     try:
+        if _routes_to_chat(emulator, url_task_type, inference_id):
+            return await _chat_stream(emulator, exchange, url_task_type, inference_id)
         endpoint, text = _resolve_stream(
             emulator, exchange.record.body, url_task_type, inference_id
         )
@@ -1788,41 +1940,411 @@ def _resolve_stream(
     Raises:
         _EsError: the first check that fails.
     """
-    if url_task_type == "any":
-        # The proxy loads the endpoint first to choose the body parser (§4.1).
-        stored = emulator._endpoint(inference_id)
-        if stored.task_type == "chat_completion":
-            raise _error(
-                501,
-                "emulator_not_implemented_exception",
-                "the emulator does not implement chat_completion streaming yet",
-            )
-    elif url_task_type == "chat_completion":
-        raise _error(
-            501,
-            "emulator_not_implemented_exception",
-            "the emulator does not implement chat_completion streaming yet",
-        )
     parsed = _parse_inference_body(body)
     _validate(url_task_type, parsed)  # TransportAction.execute validates before doExecute
     endpoint = emulator._endpoint(inference_id)
     if url_task_type not in ("any", endpoint.task_type):
+        raise _incompatible(url_task_type, endpoint)
+    _check_streaming(endpoint, url_task_type)
+    assert parsed.input is not None
+    return endpoint, "\n".join(parsed.input)
+
+
+async def _chat_stream(
+    emulator: ElasticsearchEmulator, exchange: _Exchange, url_task_type: str, inference_id: str
+) -> web.StreamResponse:
+    """The chat completion ("unified") stream, §4.3: one OpenAI-like chunk per event."""
+    try:
+        request = _parse_chat(emulator, exchange.record.body)
+    except _EsError as err:
+        return await emulator._send_sse_error(exchange, err)
+    if not request.messages:
+        # UnifiedCompletionAction.Request.validate runs in TransportAction.execute, before the
+        # unified-format wrapper of doExecute: the standard envelope (derived from ES source).
+        invalid = _validation_error("Field [messages] cannot be an empty array")
+        return await emulator._send_sse_error(exchange, invalid)
+    try:
+        # TransportUnifiedCompletionInferenceAction: every failure in the unified shape.
+        try:
+            endpoint = emulator._endpoint(inference_id)
+            if endpoint.task_type != "chat_completion":
+                raise _error(
+                    400,
+                    "status_exception",
+                    f"Incompatible task_type for unified API, the requested type "
+                    f"[{url_task_type}] must be one of [chat_completion]",
+                )
+            _check_streaming(endpoint, "chat_completion")
+        except _EsError as err:
+            raise _unified_from(err) from None
+    except _EsError as err:
+        return await emulator._send_sse_error(exchange, err)
+    fault = emulator._take_fault(inference_id)
+    model = request.model or endpoint.service_settings.get("model_id")
+    chunks = _chat_chunks(
+        inference_id=inference_id,
+        request=request,
+        contents=emulator._chat_contents(endpoint, request.messages),
+        model=None if model is None else str(model),
+    )
+    events = (_sse_event("message", _json(chunk)) for chunk in chunks)
+    return await emulator._send_stream(exchange, endpoint, events, fault, chat=True)
+
+
+def _parse_chat(emulator: ElasticsearchEmulator, body: bytes) -> _ChatRequest:
+    """The proxy's unified body parsing; failures in the OpenAI-style shape (§4.3, §5.4).
+
+    Raises:
+        _EsError: 400 ``{"error":{"code":"bad_request","message":…,"type":…}}``.
+    """
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # Jackson's own wording is not reproduced; orjson's message stands in for it.
+        message = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
+        raise _unified_error(400, message, "x_content_parse_exception", "bad_request") from None
+    try:
+        return _parse_chat_body(body, reasoning=emulator._reasoning_fields())
+    except _ParseFailure as failure:
+        raise _unified_error(400, failure.message, failure.error_type, "bad_request") from None
+    except RecursionError:
+        raise _unified_error(
+            400, "[1:1] nesting too deep", "x_content_parse_exception", "bad_request"
+        ) from None
+
+
+_CHAT_ONLY_STREAMS: Final = (
+    "The [chat_completion] task type only supports streaming, please try again with the _stream API"
+)
+
+
+def _chat_not_streaming() -> _EsError:
+    # §4.4 (8.18 to 9.5): TransportInferenceActionProxy throws a 400 ElasticsearchStatusException,
+    # wrapped by UnifiedChatCompletionException.fromThrowable; the non-streaming REST listener
+    # renders the wrapper in the standard envelope (root cause: the wrapped exception).
+    cause = {"type": "status_exception", "reason": _CHAT_ONLY_STREAMS}
+    inner = {
+        "root_cause": [cause],
+        "type": "unified_chat_completion_exception",
+        "reason": _CHAT_ONLY_STREAMS,
+        "caused_by": cause,
+    }
+    return _EsError(400, {"error": inner, "status": 400})
+
+
+async def _post_inference(
+    emulator: ElasticsearchEmulator, exchange: _Exchange
+) -> web.StreamResponse:
+    """POST _inference[/{task_type}]/{id} (§6): non-streaming inference, JSON in and out."""
+    try:
+        url_task_type, inference_id = _inference_target(exchange)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    try:
+        if _routes_to_chat(emulator, url_task_type, inference_id):
+            raise _chat_not_streaming()  # checked before the body is parsed
+        parsed = _parse_inference_body(exchange.record.body)
+        _validate(url_task_type, parsed)
+        endpoint = emulator._endpoint(inference_id)
+        if url_task_type not in ("any", endpoint.task_type):
+            raise _incompatible(url_task_type, endpoint)
+        if endpoint.task_type == "rerank" and not parsed.query:
+            # A URL without a task type skips the request's rerank checks; the model still
+            # needs a query (emulator's choice of message: the validation one).
+            _validate("rerank", parsed)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    fault = emulator._take_fault(inference_id)
+    response = await emulator._send_fault_json(exchange, fault, endpoint)
+    if response is not None:
+        return response
+    return await emulator._send_json(exchange, 200, _infer(endpoint, parsed))
+
+
+def _embedding_settings(endpoint: _Endpoint) -> tuple[int, str]:
+    dimensions = endpoint.service_settings.get("dimensions")
+    if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+        dimensions = _DEFAULT_DIMENSIONS
+    element_type = endpoint.service_settings.get("element_type", "float")
+    return dimensions, element_type if element_type in ("byte", "bit") else "float"
+
+
+# §6.2: the result key per element type; the 9.4 ``embedding`` task uses "embeddings".
+_EMBEDDING_KEYS: Final = {
+    "text_embedding": {
+        "float": "text_embedding",
+        "byte": "text_embedding_bytes",
+        "bit": "text_embedding_bits",
+    },
+    "embedding": {"float": "embeddings", "byte": "embeddings_bytes", "bit": "embeddings_bits"},
+}
+
+
+def _infer(endpoint: _Endpoint, body: _InferenceBody) -> dict[str, Any]:
+    """The deterministic non-streaming result for ``body`` (§6.2)."""
+    inputs = body.input or []
+    task_type = endpoint.task_type
+    if task_type in _EMBEDDING_KEYS:
+        dimensions, element_type = _embedding_settings(endpoint)
+        key = _EMBEDDING_KEYS[task_type][element_type]
+        vectors = [
+            {"embedding": _embedding(endpoint.inference_id, text, dimensions, element_type)}
+            for text in inputs
+        ]
+        return {key: vectors}
+    if task_type == "sparse_embedding":
+        results = []
+        for text in inputs:
+            weights, truncated = _sparse_embedding(endpoint.inference_id, text)
+            results.append({"is_truncated": truncated, "embedding": weights})
+        return {"sparse_embedding": results}
+    if task_type == "rerank":
+        # Top-level options win over request task_settings, which win over stored ones
+        # (older clients sent them only inside task_settings).
+        settings = {**endpoint.task_settings, **(body.task_settings or {})}
+        top_n = body.top_n if body.top_n is not None else settings.get("top_n")
+        documents = body.return_documents
+        if documents is None:
+            documents = settings.get("return_documents", True) in (True, "true")
+        ranked = _rerank(body.query or "", inputs, None if top_n is None else int(top_n), documents)
+        return {"rerank": ranked}
+    # completion: one result per input, the whole answer the stream would send.
+    results = []
+    for text in inputs:
+        deltas = endpoint.deltas(text)
+        results.append({"result": "".join(deltas[i] for i in range(len(deltas)))})
+    return {"completion": results}
+
+
+# --- endpoint management (§7) ------------------------------------------------------------------
+
+
+def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoint:
+    """TransportPutInferenceModelAction.masterOperation + the service's parseRequestConfig.
+
+    Raises:
+        _EsError: the first check that fails, in ES's order.
+    """
+    config = _parse_settings_body(body)
+    task_type = _resolve_task_type(url_task_type, config.pop("task_type", None))
+    service_name = config.pop("service", None)
+    if service_name is None:
         raise _error(
             400,
             "status_exception",
-            f"Incompatible task_type, the requested type [{url_task_type}] does not match the "
-            f"model type [{endpoint.task_type}]",
+            "Inference endpoint configuration is missing the [service] setting",
         )
-    if endpoint.task_type not in _STREAMING_TASKS:
-        # inferOnService checks the model's task type but names the request's (§4.1).
+    service = _SERVICES.get(str(service_name))
+    if service is None:
+        raise _error(400, "status_exception", f"Unknown service [{service_name}]")
+    service_settings = _remove_map(config, "service_settings")
+    if service_settings is None:
+        # ServiceUtils.removeFromMapOrThrowIfNull.
+        raise _error(400, "status_exception", "Missing required field [service_settings]")
+    task_settings = _remove_map(config, "task_settings") or {}
+    chunking = _remove_map(config, "chunking_settings")
+    if task_type not in service.task_types:
+        # TaskType.unsupportedTaskTypeErrorMsg.
         raise _error(
-            405,
+            400,
             "status_exception",
-            f"Streaming is not allowed for service [{endpoint.service}] and task "
-            f"[{url_task_type}]. Supported tasks: [{','.join(_STREAMING_TASKS)}]",
+            f"The [{service.service}] service does not support task type [{task_type}]",
         )
-    assert parsed.input is not None
-    return endpoint, "\n".join(parsed.input)
+    _check_service_settings(service, service_settings)
+    if config:
+        # ServiceUtils.unknownSettingsError (throwIfNotEmptyMap): the body is strict.
+        raise _error(
+            400,
+            "status_exception",
+            f"Model configuration contains settings [{_java_str(config)}] unknown to the "
+            f"[{service.service}] service",
+        )
+    if task_type in service.rate_limits and "rate_limit" not in service_settings:
+        # Services write their default rate limit into the stored settings.
+        service_settings["rate_limit"] = {"requests_per_minute": service.rate_limits[task_type]}
+    return _Endpoint(
+        inference_id=inference_id,
+        task_type=task_type,
+        service=service.service,
+        service_settings=service_settings,
+        task_settings=task_settings,
+        chunking_settings=None if chunking is None else _chunking_settings(chunking),
+        answer=None,
+        answer_tokens=_DEFAULT_ANSWER_TOKENS,
+        deltas_per_event=_DEFAULT_DELTAS_PER_EVENT,
+        event_delay=None,
+        streaming=True,
+    )
+
+
+async def _put_endpoint(emulator: ElasticsearchEmulator, exchange: _Exchange) -> web.StreamResponse:
+    """PUT _inference[/{task_type}]/{id} (§7.1): create an endpoint."""
+    try:
+        if "inference_id" in exchange.params:
+            url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
+            inference_id = exchange.params["inference_id"]
+        else:
+            url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        _check_time_param(exchange, "timeout")
+        _require_body(exchange)
+        exchange.check_params()
+        _check_id(inference_id)  # TransportAction.execute: Request.validate()
+        endpoint = _new_endpoint(url_task_type, inference_id, exchange.record.body)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    # The provider's validation call happens before the endpoint is stored.
+    fault = emulator._take_fault(inference_id)
+    response = await emulator._send_fault_json(exchange, fault, endpoint)
+    if response is not None:
+        return response
+    with emulator._lock:
+        exists = inference_id in emulator._endpoints
+        if not exists:
+            emulator._endpoints[inference_id] = endpoint
+    if exists:
+        # ModelRegistry.storeModel: the version conflict becomes ResourceAlreadyExistsException.
+        duplicate = _error(
+            400,
+            "resource_already_exists_exception",
+            f"Inference endpoint [{inference_id}] already exists",
+        )
+        return await emulator._send_json(exchange, duplicate.status, duplicate.body)
+    return await emulator._send_json(exchange, 200, endpoint.info())
+
+
+async def _delete_endpoint(
+    emulator: ElasticsearchEmulator, exchange: _Exchange
+) -> web.StreamResponse:
+    """DELETE _inference[/{task_type}]/{id}[?dry_run][&force] (§7.3)."""
+    try:
+        if "inference_id" in exchange.params:
+            task_type = _parse_task_type(exchange.params["task_type_or_id"])
+            inference_id = exchange.params["inference_id"]
+        else:
+            task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        force = _bool_param(exchange, "force")
+        dry_run = _bool_param(exchange, "dry_run")
+        exchange.check_params(reads_body=False)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    fault = emulator._take_fault(inference_id)
+    response = await emulator._send_fault_json(exchange, fault)
+    if response is not None:
+        return response
+    # TransportDeleteInferenceEndpointAction, in its order.
+    try:
+        endpoint = emulator._endpoint(inference_id)
+        if task_type not in ("any", endpoint.task_type):
+            raise _mismatched_task_type(task_type, endpoint)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    with emulator._lock:
+        pipelines = sorted(emulator._pipelines.get(inference_id, ()))
+    if dry_run:
+        # handleDryRun: nothing deleted; error_message is always written (empty if unused).
+        body = {
+            "acknowledged": False,
+            "pipelines": pipelines,
+            "indexes": [],
+            "error_message": _referenced_message(inference_id, pipelines),
+        }
+        return await emulator._send_json(exchange, 200, body)
+    if pipelines and not force:
+        conflict = _error(409, "status_exception", _referenced_message(inference_id, pipelines))
+        return await emulator._send_json(exchange, conflict.status, conflict.body)
+    with emulator._lock:
+        emulator._endpoints.pop(inference_id, None)
+    body = {"acknowledged": True, "pipelines": [], "indexes": []}
+    return await emulator._send_json(exchange, 200, body)
+
+
+def _referenced_message(inference_id: str, pipelines: Sequence[str]) -> str:
+    # TransportDeleteInferenceEndpointAction.buildErrorString (Java Set.toString: "[a, b]").
+    if not pipelines:
+        return ""
+    return (
+        f"Inference endpoint {inference_id} is referenced by pipelines: "
+        f"[{', '.join(pipelines)}]. Ensure that no pipelines are using this inference endpoint, "
+        "or use force to ignore this warning and delete the inference endpoint."
+    )
+
+
+def _mismatched_task_type(task_type: str, endpoint: _Endpoint) -> _EsError:
+    # InferenceExceptions.mismatchedTaskTypeException.
+    return _error(
+        400,
+        "status_exception",
+        f"Requested task type [{task_type}] does not match the inference endpoint's task type "
+        f"[{endpoint.task_type}]",
+    )
+
+
+async def _update_endpoint(
+    emulator: ElasticsearchEmulator, exchange: _Exchange
+) -> web.StreamResponse:
+    """PUT _inference[/{task_type}]/{id}/_update (§7.4): merge new settings into an endpoint."""
+    try:
+        if "inference_id" in exchange.params:
+            url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
+            inference_id = exchange.params["inference_id"]
+        else:
+            url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        _require_body(exchange)
+        for name in ("timeout", "master_timeout"):
+            _check_time_param(exchange, name)
+        exchange.check_params()
+        _check_id(inference_id)
+        service_settings, task_settings, body_task_type = _update_settings(exchange.record.body)
+        # ServiceUtils.resolveTaskType; since 9.0 (ES PR #121231) an update without any task
+        # type uses the endpoint's.
+        if body_task_type is not None:
+            resolved = _resolve_task_type(url_task_type, body_task_type)
+        else:
+            resolved = url_task_type
+        with emulator._lock:
+            endpoint = emulator._endpoints.get(inference_id)
+        if endpoint is None:
+            # checkEndpointExists: Messages.INFERENCE_ENTITY_NON_EXISTANT_NO_UPDATE (wording
+            # not verified).
+            raise _error(
+                404,
+                "resource_not_found_exception",
+                f"The inference endpoint [{inference_id}] does not exist and cannot be updated",
+            )
+        if resolved not in ("any", endpoint.task_type):
+            raise _error(
+                400,
+                "status_exception",
+                "Task type must match the task type of the existing endpoint",
+            )
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    fault = emulator._take_fault(inference_id)
+    response = await emulator._send_fault_json(exchange, fault, endpoint)
+    if response is not None:
+        return response
+    updated = attrs.evolve(
+        endpoint,
+        service_settings={**endpoint.service_settings, **(service_settings or {})},
+        task_settings={**endpoint.task_settings, **(task_settings or {})},
+    )
+    with emulator._lock:
+        emulator._endpoints[inference_id] = updated
+    return await emulator._send_json(exchange, 200, updated.info())
+
+
+async def _get_services(emulator: ElasticsearchEmulator, exchange: _Exchange) -> web.StreamResponse:
+    """GET _inference/_services[/{task_type}] (§7.5): a top-level JSON array."""
+    try:
+        task_type = _parse_task_type(exchange.params.get("task_type", "any"))
+        exchange.check_params(reads_body=False)
+    except _EsError as err:
+        return await emulator._send_json(exchange, err.status, err.body)
+    fault = emulator._take_fault(None)
+    response = await emulator._send_fault_json(exchange, fault)
+    if response is not None:
+        return response
+    return await emulator._send_json(exchange, 200, _json(_services_catalogue(task_type)))
 
 
 # To add a route: write one handler function above and add a line here.
@@ -1833,6 +2355,40 @@ _ROUTES: Final[tuple[_Route, ...]] = (
     _Route("GET", "/_inference/_all", _get_endpoints),
     _Route("GET", "/_inference/{task_type_or_id}", _get_endpoints),
     _Route("GET", "/_inference/{task_type_or_id}/{inference_id}", _get_endpoints),
+    _Route("GET", "/_inference/_services", _get_services),
+    _Route("GET", "/_inference/_services/{task_type}", _get_services),
+    _Route("PUT", "/_inference/{task_type_or_id}", _put_endpoint, frozenset({"timeout"})),
+    _Route(
+        "PUT", "/_inference/{task_type_or_id}/{inference_id}", _put_endpoint, frozenset({"timeout"})
+    ),
+    _Route(
+        "PUT",
+        "/_inference/{task_type_or_id}/_update",
+        _update_endpoint,
+        frozenset({"timeout", "master_timeout"}),
+    ),
+    _Route(
+        "PUT",
+        "/_inference/{task_type_or_id}/{inference_id}/_update",
+        _update_endpoint,
+        frozenset({"timeout", "master_timeout"}),
+    ),
+    _Route(
+        "DELETE", "/_inference/{task_type_or_id}", _delete_endpoint, frozenset({"dry_run", "force"})
+    ),
+    _Route(
+        "DELETE",
+        "/_inference/{task_type_or_id}/{inference_id}",
+        _delete_endpoint,
+        frozenset({"dry_run", "force"}),
+    ),
+    _Route("POST", "/_inference/{task_type_or_id}", _post_inference, frozenset({"timeout"})),
+    _Route(
+        "POST",
+        "/_inference/{task_type_or_id}/{inference_id}",
+        _post_inference,
+        frozenset({"timeout"}),
+    ),
     _Route("POST", "/_inference/{task_type_or_id}/_stream", _post_stream, frozenset({"timeout"})),
     _Route(
         "POST",

@@ -1,0 +1,993 @@
+"""Request parsers, deterministic "models" and the service catalogue behind the emulator.
+
+Section numbers (§) refer to ``/work/shared/spec/es-inference-wire.md``. Everything here is a
+pure function of its input: hashlib (never ``hash()``) seeds every generated value, so answers
+are the same on every machine and in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+import orjson
+
+from ._es_errors import (
+    _did_you_mean,
+    _error,
+    _java_str,
+    _location,
+    _parse_error,
+    _suggestions,
+    _token_name,
+    _validation_error,
+    _validation_message,
+)
+
+__all__: list[str] = []  # private module
+
+# --- a JSON scanner that keeps offsets --------------------------------------------------------
+
+_WS: Final = b" \t\r\n"
+
+
+def _skip_ws(body: bytes, i: int) -> int:
+    while i < len(body) and body[i] in _WS:
+        i += 1
+    return i
+
+
+def _skip_string(body: bytes, i: int) -> int:
+    """``i`` is at an opening quote; return the index after the closing quote."""
+    i += 1
+    while body[i] != 0x22:
+        i += 2 if body[i] == 0x5C else 1
+    return i + 1
+
+
+def _skip_value(body: bytes, i: int) -> int:
+    if body[i] == 0x22:
+        return _skip_string(body, i)
+    if body[i] in b"{[":
+        depth = 0
+        while True:
+            byte = body[i]
+            if byte == 0x22:
+                i = _skip_string(body, i)
+                continue
+            if byte in b"{[":
+                depth += 1
+            elif byte in b"}]":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+            i += 1
+    while i < len(body) and body[i] not in b",}] \t\r\n":
+        i += 1
+    return i
+
+
+@attrs.frozen
+class _Node:
+    """One JSON value of a body already known to be valid, with its token offsets.
+
+    ``kind`` is the XContentParser token name; ``end`` is the offset of the closing brace or
+    bracket of a container (ES reports END_OBJECT there), else the end of the scalar.
+    """
+
+    kind: str
+    start: int
+    end: int
+    body: bytes = attrs.field(repr=False)
+    fields: tuple[tuple[str, int, _Node], ...] = ()
+    items: tuple[_Node, ...] = ()
+
+    @property
+    def value(self) -> Any:
+        stop = self.end + 1 if self.kind in ("START_OBJECT", "START_ARRAY") else self.end
+        return orjson.loads(self.body[self.start : stop])
+
+
+_SCALAR_KINDS: Final = {0x22: "VALUE_STRING", 0x74: "VALUE_BOOLEAN", 0x66: "VALUE_BOOLEAN"}
+
+
+def _scan(body: bytes, i: int | None = None) -> _Node:
+    """Scan the value at ``i`` (default: the document); ``body`` must be valid JSON."""
+    node, _ = _scan_value(body, _skip_ws(body, 0) if i is None else i)
+    return node
+
+
+def _scan_value(body: bytes, i: int) -> tuple[_Node, int]:
+    byte = body[i]
+    if byte == 0x7B:  # {
+        fields: list[tuple[str, int, _Node]] = []
+        j = _skip_ws(body, i + 1)
+        while body[j] != 0x7D:
+            key_end = _skip_string(body, j)
+            key: str = orjson.loads(body[j:key_end])
+            child, after = _scan_value(body, _skip_ws(body, _skip_ws(body, key_end) + 1))
+            fields.append((key, j, child))
+            j = _skip_ws(body, after)
+            if body[j] == 0x2C:
+                j = _skip_ws(body, j + 1)
+        return _Node("START_OBJECT", i, j, body, fields=tuple(fields)), j + 1
+    if byte == 0x5B:  # [
+        items: list[_Node] = []
+        j = _skip_ws(body, i + 1)
+        while body[j] != 0x5D:
+            child, after = _scan_value(body, j)
+            items.append(child)
+            j = _skip_ws(body, after)
+            if body[j] == 0x2C:
+                j = _skip_ws(body, j + 1)
+        return _Node("START_ARRAY", i, j, body, items=tuple(items)), j + 1
+    end = _skip_value(body, i)
+    kind = _SCALAR_KINDS.get(byte, "VALUE_NULL" if byte == 0x6E else "VALUE_NUMBER")
+    return _Node(kind, i, end, body), end
+
+
+# --- ObjectParser / ConstructingObjectParser, the way they fail --------------------------------
+
+
+class _ParseFailure(Exception):
+    """A parse error at the parser's current token (``offset``), as ES's message has it."""
+
+    def __init__(
+        self, offset: int, message: str, error_type: str = "x_content_parse_exception"
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+        self.error_type = error_type
+
+
+def _at(node_or_offset: _Node | int, body: bytes) -> str:
+    offset = node_or_offset if isinstance(node_or_offset, int) else node_or_offset.start
+    line, column = _location(body, offset)
+    return f"[{line}:{column}]"
+
+
+_Convert = Callable[[_Node], Any]
+
+
+@attrs.frozen
+class _Field:
+    """A declared field: the tokens ObjectParser.ValueType accepts and how the value is read."""
+
+    tokens: tuple[str, ...]
+    convert: _Convert
+    required: bool = False
+
+
+def _parse_object(node: _Node, name: str, fields: Mapping[str, _Field]) -> dict[str, Any]:
+    """ObjectParser.parse for a strict parser named ``name``; first failure in document order.
+
+    Raises:
+        _ParseFailure: what ES's parser throws. A failure inside a field's value is wrapped as
+            ``[l:c] [name] failed to parse field [f]`` at the failing token (parseValue).
+            Missing required fields give ConstructingObjectParser's ``Required [a, b]``
+            (an IllegalArgumentException, located at END_OBJECT for the wrapping parser).
+    """
+    body = node.body
+    if node.kind != "START_OBJECT":
+        # ObjectParser.throwExpectedStartObject.
+        raise _ParseFailure(
+            node.start, f"{_at(node, body)} Expected START_OBJECT but was: {node.kind}"
+        )
+    seen: dict[str, Any] = {}
+    for key, key_offset, child in node.fields:
+        if key in seen:
+            # Jackson STRICT_DUPLICATE_DETECTION; Jackson's location suffix omitted.
+            raise _ParseFailure(key_offset, f"{_at(key_offset, body)} Duplicate field '{key}'")
+        spec = fields.get(key)
+        if spec is None:
+            message = f"{_at(key_offset, body)} [{name}] unknown field [{key}]"
+            hint = _did_you_mean(_suggestions(key, set(fields)))
+            raise _ParseFailure(key_offset, f"{message} {hint}" if hint else message)
+        if child.kind not in spec.tokens:
+            raise _ParseFailure(
+                child.start,
+                f"{_at(child, body)} [{name}] {key} doesn't support values of type: {child.kind}",
+            )
+        try:
+            seen[key] = spec.convert(child)
+        except _ParseFailure as inner:
+            offset = inner.offset
+        except ValueError:
+            offset = child.start
+        else:
+            continue
+        raise _ParseFailure(offset, f"{_at(offset, body)} [{name}] failed to parse field [{key}]")
+    missing = [k for k, spec in fields.items() if spec.required and k not in seen]
+    if missing:
+        raise _ParseFailure(
+            node.end, f"Required [{', '.join(missing)}]", "illegal_argument_exception"
+        )
+    return seen
+
+
+# ObjectParser.ValueType token sets.
+_STRING: Final = ("VALUE_STRING",)
+_NUMBER: Final = ("VALUE_NUMBER", "VALUE_STRING")
+_BOOLEAN: Final = ("VALUE_BOOLEAN", "VALUE_STRING")
+_OBJECT: Final = ("START_OBJECT",)
+_OBJECT_ARRAY: Final = ("START_OBJECT", "START_ARRAY")
+_STRING_ARRAY: Final = ("START_ARRAY", "VALUE_STRING")
+_OBJECT_OR_STRING: Final = ("START_OBJECT", "VALUE_STRING")
+_VALUE_ARRAY: Final = ("VALUE_BOOLEAN", "VALUE_NULL", "VALUE_NUMBER", "VALUE_STRING", "START_ARRAY")
+
+
+def _text(node: _Node) -> str:
+    value = node.value
+    return value if isinstance(value, str) else str(value)
+
+
+def _long(node: _Node) -> int:
+    value = node.value
+    if isinstance(value, str):
+        return int(value.strip())  # Long.parseLong; ValueError -> "failed to parse field"
+    return int(value)
+
+
+def _float(node: _Node) -> float:
+    return float(node.value)
+
+
+def _boolean(node: _Node) -> bool:
+    value = node.value
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise ValueError(value)  # Booleans.parseBoolean: only "true" or "false"
+
+
+def _string_array(node: _Node) -> list[str]:
+    if node.kind == "VALUE_STRING":
+        return [node.value]  # ObjectParser array semantics: a single value is a list of one
+    result = []
+    for item in node.items:
+        if item.kind in ("START_OBJECT", "START_ARRAY", "VALUE_NULL"):
+            raise _ParseFailure(item.start, "not a string")
+        result.append(_text(item))
+    return result
+
+
+def _object_array(name: str, fields: Mapping[str, _Field]) -> _Convert:
+    def convert(node: _Node) -> list[dict[str, Any]]:
+        items = (node,) if node.kind == "START_OBJECT" else node.items
+        return [_parse_object(item, name, fields) for item in items]
+
+    return convert
+
+
+def _object(name: str, fields: Mapping[str, _Field]) -> _Convert:
+    return lambda node: _parse_object(node, name, fields)
+
+
+def _raw(node: _Node) -> Any:
+    return node.value
+
+
+# --- the unified chat completion request (§4.3) -----------------------------------------------
+
+_CHAT_PARSER: Final = "UnifiedCompletionRequest"  # UnifiedCompletionRequest.class.getSimpleName()
+
+_CONTENT_OBJECT: Final = {
+    "text": _Field(_STRING, _text, required=True),
+    "type": _Field(_STRING, _text, required=True),
+}
+
+
+def _content(node: _Node) -> str | list[dict[str, Any]]:
+    # Message.parseContent: an array of content objects or a string; anything else (null
+    # included) is "Expected an array start token or a value string token but found …".
+    if node.kind == "VALUE_STRING":
+        return str(node.value)
+    if node.kind == "START_ARRAY":
+        return [_parse_object(item, "ContentObject", _CONTENT_OBJECT) for item in node.items]
+    raise _ParseFailure(
+        node.start,
+        f"Expected an array start token or a value string token but found token [{node.kind}]",
+    )
+
+
+_TOOL_CALL: Final = {
+    "id": _Field(_STRING, _text, required=True),
+    "function": _Field(
+        _OBJECT,
+        _object(
+            "tool_call_function_field",
+            {
+                "arguments": _Field(_STRING, _text, required=True),
+                "name": _Field(_STRING, _text, required=True),
+            },
+        ),
+        required=True,
+    ),
+    "type": _Field(_STRING, _text, required=True),
+}
+
+
+def _message_fields(reasoning: bool) -> dict[str, _Field]:
+    fields = {
+        "content": _Field(_VALUE_ARRAY, _content),
+        "role": _Field(_STRING, _text, required=True),  # not validated at parse time
+        "tool_call_id": _Field(_STRING, _text),
+        "tool_calls": _Field(_OBJECT_ARRAY, _object_array("ToolCall", _TOOL_CALL)),
+    }
+    if reasoning:  # 9.4+ (elastic provider): kept, not validated further here
+        fields["reasoning"] = _Field(_STRING, _text)
+        fields["reasoning_details"] = _Field(("START_ARRAY",), _raw)
+    return fields
+
+
+def _tool_choice(node: _Node) -> str | dict[str, Any]:
+    if node.kind == "VALUE_STRING":
+        return str(node.value)  # ToolChoiceString: not validated ("auto", "none", ...)
+    return _parse_object(
+        node,
+        "ToolChoiceObject",
+        {
+            "type": _Field(_STRING, _text, required=True),
+            "function": _Field(
+                _OBJECT,
+                _object(
+                    "tool_choice_function_field", {"name": _Field(_STRING, _text, required=True)}
+                ),
+                required=True,
+            ),
+        },
+    )
+
+
+_TOOL: Final = {
+    "type": _Field(_STRING, _text, required=True),
+    "function": _Field(
+        _OBJECT,
+        _object(
+            "tool_function_field",
+            {
+                "description": _Field(_STRING, _text),
+                "name": _Field(_STRING, _text, required=True),
+                "parameters": _Field(_OBJECT, _raw),
+                "strict": _Field(_BOOLEAN, _boolean),
+            },
+        ),
+        required=True,
+    ),
+}
+
+
+def _chat_fields(reasoning: bool) -> dict[str, _Field]:
+    # Declaration order matters: "Required [...]" lists missing fields in this order.
+    fields = {
+        "messages": _Field(
+            _OBJECT_ARRAY, _object_array("Message", _message_fields(reasoning)), required=True
+        ),
+        "model": _Field(_STRING, _text),
+        "max_completion_tokens": _Field(_NUMBER, _long),
+        "stop": _Field(_STRING_ARRAY, _string_array),
+        "temperature": _Field(_NUMBER, _float),
+        "tool_choice": _Field(_OBJECT_OR_STRING, _tool_choice),
+        "tools": _Field(_OBJECT_ARRAY, _object_array("Tool", _TOOL)),
+        "top_p": _Field(_NUMBER, _float),
+    }
+    if reasoning:  # 9.4+: {"effort"?, "enabled"?, "exclude"?, "summary"?}
+        fields["reasoning"] = _Field(_OBJECT, _raw)
+    return fields
+
+
+@attrs.frozen(kw_only=True)
+class _ChatRequest:
+    """A parsed ``UnifiedCompletionRequest``."""
+
+    messages: list[dict[str, Any]]
+    model: str | None = None
+    max_completion_tokens: int | None = None
+    stop: list[str] | None = None
+    temperature: float | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    top_p: float | None = None
+    reasoning: dict[str, Any] | None = None
+
+
+def _parse_chat_body(body: bytes, *, reasoning: bool) -> _ChatRequest:
+    """UnifiedCompletionRequest.PARSER (§4.3): strict, first failure in document order.
+
+    ``body`` must already be valid JSON. ``reasoning`` accepts the 9.4+ fields.
+
+    Raises:
+        _ParseFailure: the exception ES's parser throws; its message is what
+            UnifiedChatCompletionException shows (§5.4).
+    """
+    node = _scan(body)
+    fields = _parse_object(node, _CHAT_PARSER, _chat_fields(reasoning))
+    return _ChatRequest(**fields)
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    """The text of a message: its string content, or its content parts' texts joined by \\n."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content)
+    return ""
+
+
+def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text the deterministic chat model answers: the last user message's text."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _message_text(message)
+    return _message_text(messages[-1]) if messages else ""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _group(deltas: Sequence[str], per_event: int) -> list[str]:
+    """Join deltas into chunk contents with group sizes cycling 1..per_event (as completion)."""
+    groups = []
+    start = group = 0
+    while start < len(deltas):
+        end = min(start + 1 + group % per_event, len(deltas))
+        groups.append("".join(deltas[i] for i in range(start, end)))
+        start = end
+        group += 1
+    return groups
+
+
+def _tool_call_name(request: _ChatRequest) -> str | None:
+    """The function the deterministic model calls, or None for a text answer.
+
+    Rules: no tools or ``tool_choice: "none"`` -> text. A ``tool_choice`` object names the
+    function; ``"required"`` picks the first tool unless the prompt names another. Otherwise
+    (``"auto"`` or absent) a tool is called when the last message is a user message whose text
+    contains the function's name (case-insensitive); the first such tool wins.
+    """
+    tools = request.tools or []
+    choice = request.tool_choice
+    if not tools or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        return str(choice["function"]["name"])
+    names = [str(tool["function"]["name"]) for tool in tools]
+    last = request.messages[-1] if request.messages else {}
+    if last.get("role") == "user":
+        text = _message_text(last).lower()
+        for name in names:
+            if name.lower() in text:
+                return name
+    return names[0] if choice == "required" else None
+
+
+def _tool_arguments(request: _ChatRequest) -> str:
+    """The call's arguments: ``{"query":"<prompt text>"}`` as a JSON string."""
+    return orjson.dumps({"query": _prompt_text(request.messages)}).decode()
+
+
+def _fragments(arguments: str) -> list[str]:
+    """Split the arguments string into fragments of 4, 8, 12, 4, ... characters."""
+    sizes = (4, 8, 12)
+    result: list[str] = []
+    start = 0
+    while start < len(arguments):
+        size = sizes[len(result) % len(sizes)]
+        result.append(arguments[start : start + size])
+        start += size
+    return result
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("\x00".join(parts).encode()).digest()
+
+
+def _chat_chunks(
+    *,
+    inference_id: str,
+    request: _ChatRequest,
+    contents: Sequence[str],
+    model: str | None,
+) -> Iterator[dict[str, Any]]:
+    """§4.3 chunk objects in order: role, content (or tool call), finish, usage.
+
+    Keys come in ES's order (id, choices, model, object, usage); ``finish_reason`` is only
+    present when set; ``created`` never is.
+    """
+    seed = _digest(
+        inference_id, orjson.dumps(request.messages, option=orjson.OPT_SORT_KEYS).decode()
+    )
+    chunk_id = "chatcmpl-" + seed.hex()[:24]
+
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "id": chunk_id,
+            "choices": choices,
+            "model": model,
+            "object": "chat.completion.chunk",
+        }
+        if usage is not None:
+            result["usage"] = usage
+        return result
+
+    yield chunk([{"delta": {"content": "", "role": "assistant"}, "index": 0}])
+    tool = _tool_call_name(request)
+    if tool is None:
+        for content in contents:
+            yield chunk([{"delta": {"content": content}, "index": 0}])
+        completion_tokens = sum(len(c.split()) for c in contents)
+        finish = "stop"
+    else:
+        call_id = "call_" + _digest(chunk_id, tool).hex()[:24]
+        head = {"index": 0, "id": call_id, "function": {"arguments": "", "name": tool}}
+        yield chunk([{"delta": {"tool_calls": [{**head, "type": "function"}]}, "index": 0}])
+        fragments = _fragments(_tool_arguments(request))
+        for fragment in fragments:
+            call = {"index": 0, "function": {"arguments": fragment}, "type": None}
+            yield chunk([{"delta": {"tool_calls": [call]}, "index": 0}])
+        completion_tokens = len(fragments)
+        finish = "tool_calls"
+    yield chunk([{"delta": {}, "finish_reason": finish, "index": 0}])
+    prompt_tokens = sum(len(_message_text(m).split()) for m in request.messages)
+    usage = {
+        "completion_tokens": completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": completion_tokens + prompt_tokens,
+    }
+    yield chunk([], usage)
+
+
+# --- embeddings, sparse embeddings, rerank (§6.2) ---------------------------------------------
+
+_DEFAULT_DIMENSIONS: Final = 8  # small, so tests can compare whole vectors
+_SPARSE_MAX_WORDS: Final = 512  # ELSER's input window; longer inputs are truncated
+
+
+def _unit_values(seed: bytes, count: int) -> Iterator[int]:
+    """``count`` unsigned 32-bit integers drawn from SHA-256(seed, counter)."""
+    produced = counter = 0
+    while produced < count:
+        digest = hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+        counter += 1
+        for i in range(0, 32, 4):
+            if produced == count:
+                return
+            yield int.from_bytes(digest[i : i + 4], "big")
+            produced += 1
+
+
+def _embedding(inference_id: str, text: str, dimensions: int, element_type: str) -> list[Any]:
+    """A dense vector reproducible from (inference_id, text).
+
+    ``float``: values in [-1, 1) rounded to 6 decimals, so their shortest float32 form (what
+    Jackson writes for a Java float) and Python's shortest float64 form are the same digits.
+    ``byte``: signed bytes. ``bit``: ``dimensions / 8`` signed bytes of packed bits.
+    """
+    seed = _digest("embedding", inference_id, text)
+    if element_type == "float":
+        return [round(v / 2**31 - 1, 6) for v in _unit_values(seed, dimensions)]
+    count = dimensions if element_type == "byte" else -(-dimensions // 8)
+    return [(v & 0xFF) - 256 if v & 0x80 else v & 0xFF for v in _unit_values(seed, count)]
+
+
+def _sparse_embedding(inference_id: str, text: str) -> tuple[dict[str, float], bool]:
+    """Token weights for the text's words (lower-cased ``\\w+``), heaviest first.
+
+    Only the first ``_SPARSE_MAX_WORDS`` words count; the flag says whether any were dropped.
+    """
+    words = _words(text)
+    truncated = len(words) > _SPARSE_MAX_WORDS
+    weights: dict[str, float] = {}
+    for word in words[:_SPARSE_MAX_WORDS]:
+        if word not in weights:
+            raw = int.from_bytes(_digest("sparse", inference_id, word)[:4], "big")
+            weights[word] = round(0.05 + raw / 2**32 * 2.95, 4)
+    ordered = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    return dict(ordered), truncated
+
+
+def _relevance(query: str, document: str) -> float:
+    """The share of the query's distinct words found in the document, rounded to 6 places."""
+    query_words = set(_words(query))
+    if not query_words:
+        return 0.0
+    return round(len(query_words & set(_words(document))) / len(query_words), 6)
+
+
+def _rerank(
+    query: str, documents: Sequence[str], top_n: int | None, return_documents: bool
+) -> list[dict[str, Any]]:
+    """RankedDocsResults: by score descending, ties by input position; ``top_n`` first."""
+    ranked = sorted(
+        ((i, _relevance(query, doc)) for i, doc in enumerate(documents)),
+        key=lambda item: (-item[1], item[0]),
+    )
+    if top_n is not None:
+        ranked = ranked[: max(top_n, 0)]
+    result = []
+    for index, score in ranked:
+        entry: dict[str, Any] = {"index": index, "relevance_score": score}
+        if return_documents:
+            entry["text"] = documents[index]
+        result.append(entry)
+    return result
+
+
+# --- the services the emulator knows (§7.1, §7.5) ---------------------------------------------
+
+# TaskType enum order (EnumSet iteration order in ES's JSON).
+_TASK_ORDER: Final = (
+    "text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion", "embedding",
+)  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class _Service:
+    """One inference service: what it supports and which settings it requires.
+
+    Approximations of ES 9.x's services, enough to answer PUT and GET _services
+    deterministically; unknown settings inside service_settings are not checked.
+    """
+
+    service: str
+    name: str
+    task_types: tuple[str, ...]
+    streaming: tuple[str, ...]
+    required: tuple[str, ...] = ()  # service_settings keys, in the order ES checks them
+    secrets: tuple[str, ...] = ()  # secret_settings keys (stripped from responses)
+    rate_limits: Mapping[str, int] = attrs.field(factory=dict)  # default requests_per_minute
+    provider_url: str | None = None  # named in OpenAI-style 404 messages
+
+
+def _setting(
+    label: str,
+    description: str,
+    tasks: Sequence[str],
+    *,
+    required: bool = False,
+    sensitive: bool = False,
+    updatable: bool = False,
+    kind: str = "str",
+    default: Any = None,
+) -> dict[str, Any]:
+    """SettingsConfiguration.toXContent, in its key order."""
+    entry: dict[str, Any] = {}
+    if default is not None:
+        entry["default_value"] = default
+    entry["description"] = description
+    entry["label"] = label
+    entry["required"] = required
+    entry["sensitive"] = sensitive
+    entry["updatable"] = updatable
+    entry["type"] = kind
+    entry["supported_task_types"] = [t for t in _TASK_ORDER if t in tasks]
+    return entry
+
+
+_SECRET_KEYS: Final = frozenset({"api_key", "access_key", "secret_key", "service_account_json"})
+
+_SERVICES: Final = {
+    s.service: s
+    for s in (
+        _Service(
+            service="cohere",
+            name="Cohere",
+            task_types=("text_embedding", "rerank", "completion", "chat_completion"),
+            streaming=("completion", "chat_completion"),
+            secrets=("api_key",),
+            rate_limits={
+                "text_embedding": 10000,
+                "rerank": 10000,
+                "completion": 10000,
+                "chat_completion": 10000,
+            },
+        ),
+        _Service(
+            service="elastic",
+            name="Elastic",
+            task_types=("text_embedding", "sparse_embedding", "rerank", "chat_completion"),
+            streaming=("chat_completion",),
+            required=("model_id",),
+        ),
+        _Service(
+            service="elasticsearch",
+            name="Elasticsearch",
+            task_types=("text_embedding", "sparse_embedding", "rerank"),
+            streaming=(),
+            required=("model_id", "num_threads"),
+        ),
+        _Service(
+            service="emulator",
+            name="Emulator",
+            task_types=_TASK_ORDER,
+            streaming=("completion", "chat_completion"),
+        ),
+        _Service(
+            service="hugging_face",
+            name="Hugging Face",
+            task_types=(
+                "text_embedding",
+                "sparse_embedding",
+                "rerank",
+                "completion",
+                "chat_completion",
+            ),
+            streaming=("completion", "chat_completion"),
+            required=("url",),
+            secrets=("api_key",),
+            rate_limits=dict.fromkeys(
+                ("text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion"),
+                3000,
+            ),
+        ),
+        _Service(
+            service="openai",
+            name="OpenAI",
+            task_types=("text_embedding", "completion", "chat_completion"),
+            streaming=("completion", "chat_completion"),
+            required=("model_id",),
+            secrets=("api_key",),
+            rate_limits={"text_embedding": 3000, "completion": 500, "chat_completion": 500},
+            provider_url="https://api.openai.com/v1/chat/completions",
+        ),
+    )
+}
+
+# Services added with add_endpoint under a name the emulator does not know behave like this.
+_GENERIC_SERVICE: Final = _SERVICES["emulator"]
+
+
+def _service_configurations(service: _Service) -> dict[str, Any]:
+    """The ``configurations`` object of GET _inference/_services for ``service``."""
+    tasks = service.task_types
+    config: dict[str, Any] = {}
+    if "api_key" in service.secrets:
+        config["api_key"] = _setting(
+            "API Key",
+            f"API Key for the {service.name} service.",
+            tasks,
+            required=True,
+            sensitive=True,
+            updatable=True,
+        )
+    if "model_id" in service.required or service.service in ("cohere", "emulator"):
+        config["model_id"] = _setting(
+            "Model ID",
+            "The name of the model to use for the inference task.",
+            tasks,
+            required="model_id" in service.required,
+        )
+    if "url" in service.required:
+        config["url"] = _setting(
+            "URL", "The URL endpoint to use for the requests.", tasks, required=True
+        )
+    if "num_threads" in service.required:
+        config["num_threads"] = _setting(
+            "Number Threads",
+            "Sets the number of threads used by each model allocation.",
+            tasks,
+            required=True,
+            kind="int",
+            default=2,
+        )
+        config["num_allocations"] = _setting(
+            "Number Allocations",
+            "The total number of allocations this model is assigned.",
+            tasks,
+            updatable=True,
+            kind="int",
+            default=1,
+        )
+    embedding_tasks = [t for t in tasks if t == "text_embedding"]
+    if embedding_tasks and service.service in ("openai", "emulator"):
+        config["dimensions"] = _setting(
+            "Dimensions",
+            "The number of dimensions the resulting embeddings should have.",
+            embedding_tasks,
+            kind="int",
+        )
+    if service.rate_limits:
+        config["rate_limit.requests_per_minute"] = _setting(
+            "Rate Limit",
+            "Minimize the number of rate limit errors.",
+            tasks,
+            kind="int",
+        )
+    return dict(sorted(config.items()))
+
+
+def _services_catalogue(task_type: str) -> list[dict[str, Any]]:
+    """GET _inference/_services[/{task_type}]: sorted by service name (§7.5)."""
+    result = []
+    for key in sorted(_SERVICES):
+        service = _SERVICES[key]
+        if task_type != "any" and task_type not in service.task_types:
+            continue
+        result.append(
+            {
+                "service": service.service,
+                "name": service.name,
+                "task_types": [t for t in _TASK_ORDER if t in service.task_types],
+                "configurations": _service_configurations(service),
+            }
+        )
+    return result
+
+
+# --- endpoint management request bodies (§7) ------------------------------------------------
+
+# §1 / Paths.java: TaskType values accepted in URLs ("any" means "no task type").
+_TASK_TYPES: Final = (
+    "text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion",
+    "embedding", "any",
+)  # fmt: skip
+
+
+def _parse_task_type(value: str) -> str:
+    # TaskType.fromStringOrStatusException: trimmed, case-insensitive.
+    task_type = value.strip().lower()
+    if task_type not in _TASK_TYPES:
+        raise _error(400, "status_exception", f"Unknown task_type [{value}]")
+    return task_type
+
+
+# MlStrings.isValidId.
+_VALID_ID: Final = re.compile(r"[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?")
+
+
+def _check_id(inference_id: str) -> None:
+    """Put/UpdateInferenceModelAction.Request.validate: Messages.INVALID_ID."""
+    if not _VALID_ID.fullmatch(inference_id) or inference_id == "_all":
+        raise _validation_error(
+            f"Invalid inference_id; '{inference_id}' can contain lowercase alphanumeric (a-z and "
+            "0-9), hyphens or underscores; must start and end with alphanumeric"
+        )
+
+
+def _parse_settings_body(body: bytes) -> dict[str, Any]:
+    """XContentHelper.convertToMap of a request body.
+
+    Raises:
+        _EsError: 400 x_content_parse_exception for malformed JSON or a non-object.
+    """
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        reason = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
+        raise _error(
+            400,
+            "x_content_parse_exception",
+            reason,
+            {"type": "json_parse_exception", "reason": exc.msg},
+        ) from None
+    if not isinstance(document, dict):
+        token = _token_name(document)
+        start = _skip_ws(body, 0)
+        raise _parse_error(_location(body, start), f"Expected START_OBJECT but was: {token}")
+    return document
+
+
+def _resolve_task_type(url_task_type: str, body_task_type: Any) -> str:
+    """ServiceUtils.resolveTaskType: the URL's or the body's task type, refusing conflicts."""
+    if body_task_type is None:
+        if url_task_type == "any":
+            raise _error(400, "status_exception", "model is missing required setting [task_type]")
+        return url_task_type
+    parsed = _parse_task_type(str(body_task_type))
+    if parsed == "any":
+        raise _error(400, "status_exception", "task_type [any] is not valid type for inference")
+    if url_task_type not in ("any", parsed):
+        raise _error(
+            400,
+            "status_exception",
+            "Cannot resolve conflicting task_type parameter in the request URL "
+            f"[{url_task_type}] and the request body [{body_task_type}]",
+        )
+    return parsed
+
+
+def _remove_map(config: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = config.pop(key, None)
+    if value is None or isinstance(value, dict):
+        return value
+    # ServiceUtils.invalidTypeErrorMsg.
+    raise _error(
+        400,
+        "status_exception",
+        f"field [{key}] is not of the expected type. The value [{_java_str(value)}] cannot be "
+        "converted to a [Map]",
+    )
+
+
+# ChunkingSettingsOptions defaults per strategy, in each settings class's key order.
+_CHUNKING_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "sentence": {"max_chunk_size": 250, "sentence_overlap": 1},
+    "word": {"max_chunk_size": 250, "overlap": 100},
+    "recursive": {"max_chunk_size": 250},
+    "none": {},
+}
+
+
+def _chunking_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """ChunkingSettingsBuilder: the strategy's settings with its defaults filled in."""
+    strategy = str(settings.get("strategy", "sentence")).lower()
+    if strategy not in _CHUNKING_DEFAULTS:
+        message = (
+            f"[chunking_settings] Invalid value [{strategy}] received. [strategy] must be one of "
+            "[none, recursive, sentence, word]"
+        )
+        raise _error(400, "validation_exception", _validation_message([message]))
+    result: dict[str, Any] = {"strategy": strategy}
+    for key, default in _CHUNKING_DEFAULTS[strategy].items():
+        result[key] = settings.get(key, default)
+    for key, value in settings.items():
+        result.setdefault(key, value)
+    return result
+
+
+def _check_service_settings(service: _Service, settings: Mapping[str, Any]) -> None:
+    """A service's parseRequestConfig: required settings, then required secrets.
+
+    Raises:
+        _EsError: 400 validation_exception, one ValidationException per settings object.
+    """
+    for scope, keys in (
+        ("service_settings", service.required),
+        ("secret_settings", service.secrets),
+    ):
+        missing = [
+            f"[{scope}] does not contain the required setting [{key}]"
+            for key in keys
+            if key not in settings
+        ]
+        if missing:
+            raise _error(400, "validation_exception", _validation_message(missing))
+
+
+def _update_settings(
+    body: bytes,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """UpdateInferenceModelAction.Request.getContentAsSettings: (service, task, task type).
+
+    Raises:
+        _EsError: the body is empty, malformed, or has fields that cannot be updated.
+    """
+    content = _parse_settings_body(body)
+    if not content:
+        raise _error(400, "status_exception", "Request body is empty")
+    task_type = None
+    if "task_type" in content:
+        value = content["task_type"]
+        if not isinstance(value, str):
+            raise _error(
+                500,
+                "status_exception",
+                f"Failed to parse [task_type] in update request [{_java_str(content)}]",
+            )
+        task_type = _parse_task_type(value)
+        del content["task_type"]
+    updates: dict[str, dict[str, Any] | None] = {}
+    for key, what in (("service_settings", "service"), ("task_settings", "task")):
+        value = content.get(key)
+        if key in content and not isinstance(value, dict):
+            raise _error(
+                400,
+                "status_exception",
+                f"Unable to parse {what} settings in the request [{_java_str(content)}]",
+            )
+        updates[key] = content.pop(key, None) or None
+    if content:
+        raise _error(
+            400,
+            "status_exception",
+            "Request contained fields which cannot be updated, remove these fields and try "
+            f"again [{_java_str(content)}]",
+        )
+    return updates["service_settings"], updates["task_settings"], task_type
