@@ -30,7 +30,12 @@ def test_the_docs_have_examples() -> None:
 
 @pytest.mark.parametrize("code", EXAMPLES)
 async def test_example_runs(es: ElasticsearchEmulator, code: str, tmp_path: Path) -> None:
-    # The docs address a local cluster; the emulator stands in for it.
+    # The docs address a local cluster; the emulator stands in for it, with the endpoints
+    # the docs use.
+    es.add_endpoint("my-chat", "chat_completion")
+    es.add_endpoint("my-embeddings", "text_embedding", service_settings={"dimensions": 8})
+    es.add_endpoint("my-elser", "sparse_embedding")
+    es.add_endpoint("my-reranker", "rerank")
     code = code.replace("http://localhost:9200", es.url)
     if "def test_" in code:
         # A pytest example: run it with pytest, which loads asyncinfer's plugin.
