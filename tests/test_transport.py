@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import hashlib
 import logging
@@ -609,3 +610,72 @@ async def test_one_span_per_call_ended_however_the_stream_ends(es: Elasticsearch
     assert spans[0].name == "POST /_inference/completion/{inference_id}/_stream"
     assert spans[0].attributes["asyncinfer.inference_id"] == "my-endpoint"
     assert spans[0].attributes["asyncinfer.tokens"] > 0
+
+
+def test_retry_after_seconds_or_http_date() -> None:
+    import email.utils
+    import time
+
+    from asyncinfer._exchange import _retry_after
+
+    assert _retry_after({"Retry-After": "7"}) == 7.0
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)
+    parsed = _retry_after({"Retry-After": later})
+    assert parsed is not None
+    assert 55 < parsed <= 60
+    assert _retry_after({"Retry-After": "soon"}) is None
+    assert _retry_after({}) is None
+
+
+async def test_a_callers_session_is_used_and_left_open(es: ElasticsearchEmulator) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with InferenceClient(es.url, session=session) as client:
+            await client.stream_completion("my-endpoint", PROMPT).read_text()
+        assert not session.closed
+        async with session.get(es.url + "/") as resp:  # still usable
+            assert resp.status == 200
+
+
+async def test_reset_mid_headers_is_a_connect_error_and_retried(es: ElasticsearchEmulator) -> None:
+    async def half_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/ev")
+        await writer.drain()
+        writer.transport.abort()
+
+    server = await asyncio.start_server(half_headers, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with InferenceClient(url, retries=0) as client:
+            with pytest.raises(asyncinfer.ConnectError):
+                await client.stream_completion("my-endpoint", PROMPT).read_text()
+        async with InferenceClient([url, es.url], retries=FAST) as client:
+            assert await client.stream_completion("my-endpoint", PROMPT).read_text()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_sniffing_again_when_a_node_fails(es: ElasticsearchEmulator) -> None:
+    port = es.url.rsplit(":", 1)[1]
+    sniffs = 0
+
+    async def nodes(_: web.Request) -> web.Response:
+        nonlocal sniffs
+        sniffs += 1
+        body = {"nodes": {"n1": {"http": {"publish_address": f"127.0.0.1:{port}"}}}}
+        return web.json_response(body, headers={"X-elastic-product": "Elasticsearch"})
+
+    dead = f"http://127.0.0.1:{closed_port()}"
+    async with (
+        serve([("GET", "/_nodes/_all/http", nodes)]) as seed,
+        InferenceClient([dead, seed], sniff_on_node_failure=True, retries=FAST) as client,
+    ):
+        # The dead node's failure starts a sniff, which finds the real node.
+        with contextlib.suppress(asyncinfer.AsyncInferError):
+            await client.stream_completion("my-endpoint", PROMPT, retries=1).read_text()
+        await _wait_for(lambda: client.hosts == [es.url])
+        assert sniffs >= 1
+        assert await client.stream_completion("my-endpoint", PROMPT).read_text()
