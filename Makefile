@@ -16,9 +16,9 @@ demo: $(BIN)/.installed
 	$(BIN)/asyncinfer stream "What is Elastic?"
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check asyncinfer tests benchmarks
-	$(BIN)/ruff format --check asyncinfer tests benchmarks
-	$(BIN)/mypy --strict asyncinfer
+	$(BIN)/ruff check asyncinfer tests benchmarks examples
+	$(BIN)/ruff format --check asyncinfer tests benchmarks examples
+	$(BIN)/mypy --strict asyncinfer examples
 
 test: lint
 	$(BIN)/python -m pytest

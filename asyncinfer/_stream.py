@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import enum
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 import attrs
@@ -282,7 +282,7 @@ class _EventStream(Generic[_Item]):
             return self._pending.popleft()
         return await self._guard(self._retrying(self._next_item))
 
-    async def sse(self) -> AsyncIterator[bytes]:
+    async def sse(self) -> AsyncGenerator[bytes, None]:
         """Relay the stream to a browser as standard Server-Sent Events (no BOM).
 
         Yields ``event: token`` (data ``{"text": ...}``) per piece of text, then one
