@@ -1,7 +1,8 @@
 """asyncinfer: an asyncio client for the Elasticsearch Inference API, built around streaming.
 
-Public submodules: :mod:`asyncinfer.sse` (a sans-I/O SSE decoder) and
-:mod:`asyncinfer.testing` (an Elasticsearch emulator for tests).
+Public submodules: :mod:`asyncinfer.sse` (a sans-I/O SSE decoder),
+:mod:`asyncinfer.testing` (an Elasticsearch emulator for tests) and
+:mod:`asyncinfer.notebook` (live rendering in Jupyter; the ``notebook`` extra).
 """
 
 from ._client import InferenceClient as InferenceClient

@@ -465,7 +465,7 @@ class InferenceClient:
             input_type: ``"ingest"``, ``"search"``, ``"classification"`` or ``"clustering"``.
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         if input_type is not None:
             _typed(input_type, str, "input_type")
@@ -493,7 +493,7 @@ class InferenceClient:
         """Sparse vectors (token → weight): ``POST /_inference/sparse_embedding/{inference_id}``.
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         body = _body(input=string_inputs(inputs, "inputs"), task_settings=task_settings)
         request = inference_request(
@@ -518,7 +518,7 @@ class InferenceClient:
         """Order ``documents`` by relevance to ``query``: ``POST /_inference/rerank/{id}``.
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         if not isinstance(query, str) or not query:
             raise InvalidRequestError(f"query must be a non-empty string, got {query!r}")
@@ -557,7 +557,7 @@ class InferenceClient:
         typed by what the answer holds.
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         request = inference_request(task_type, inference_id, body, server_timeout=server_timeout)
         answer = await self._json(request, timeouts, retries, opaque_id)
@@ -655,7 +655,8 @@ class InferenceClient:
         """Create an inference endpoint: ``PUT /_inference/{task_type}/{inference_id}``.
 
         Raises:
-            The errors of :meth:`completion` (e.g. ``BadRequestError`` if it exists).
+            ApiError: Elasticsearch refused it (``BadRequestError`` if it exists).
+            AsyncInferError: The other errors of :meth:`completion`.
         """
         request = put_endpoint_request(
             task_type,
@@ -683,7 +684,7 @@ class InferenceClient:
 
         Raises:
             NotFoundError: No endpoint with that id.
-            The other errors of :meth:`completion`.
+            AsyncInferError: The other errors of :meth:`completion`.
         """
         request = get_endpoints_request(task_type, inference_id)
         body = await self._json(request, timeouts, retries, opaque_id)
@@ -710,7 +711,7 @@ class InferenceClient:
 
         Raises:
             BadRequestError: Pipelines use it and ``force`` is false.
-            The other errors of :meth:`completion`.
+            AsyncInferError: The other errors of :meth:`completion`.
         """
         request = delete_endpoint_request(
             inference_id, task_type=task_type, dry_run=dry_run, force=force
@@ -735,7 +736,7 @@ class InferenceClient:
         """Change an endpoint's settings: ``PUT /_inference/[{task_type}/]{id}/_update`` (8.17+).
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         request = update_endpoint_request(
             inference_id,
@@ -758,7 +759,7 @@ class InferenceClient:
         """The service catalogue: ``GET /_inference/_services[/{task_type}]``.
 
         Raises:
-            The errors of :meth:`completion`.
+            AsyncInferError: The errors of :meth:`completion`.
         """
         request = get_services_request(task_type)
         body = await self._json(request, timeouts, retries, opaque_id)

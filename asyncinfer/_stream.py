@@ -526,7 +526,9 @@ class CompletionStream(_EventStream[str]):
     Every error raised after the request was sent carries ``partial_text``, and the tokens
     received stay available as :attr:`text` and :attr:`tokens`.
 
-    Raises (from entering, iterating or :meth:`read_text`):
+    Entering, iterating or :meth:`read_text` can raise:
+
+    Raises:
         ApiError: A non-2xx answer before the stream began (a subclass by status).
         StreamApiError: An ``event: error`` after the stream began.
         IncompleteStreamError: The body ended without ``[DONE]``.
@@ -659,7 +661,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         Tool calls are assembled from their fragments; ``usage`` comes from the usage chunk.
 
         Raises:
-            The errors of :class:`CompletionStream`, from reading the rest.
+            AsyncInferError: The errors of :class:`CompletionStream`, from reading the rest.
         """
         async for _ in self:
             pass

@@ -273,6 +273,9 @@ class Response:
 
 
 def _why(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError) and not _is_tls_failure(exc):
+        # aiohttp's own text carries the repr of the SSL context, even for http://.
+        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

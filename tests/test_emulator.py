@@ -675,7 +675,7 @@ async def test_first_event_delay_holds_back_the_headers(es: ElasticsearchEmulato
     es.add_fault(Fault(first_event_delay=60))
     conn = await connect(es)
     await conn.send("POST", STREAM, BODY, JSON)
-    while not es.requests:  # noqa: ASYNC110 - the emulator offers no event for arrivals
+    while not es.requests:  # the emulator offers no event for arrivals
         await asyncio.sleep(0.005)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(conn.reader.read(1), 0.1)  # not even the status line (§3.3)

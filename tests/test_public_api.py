@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import asyncinfer
+import asyncinfer.notebook
 import asyncinfer.sse
 import asyncinfer.testing
 
@@ -35,12 +36,12 @@ EXPECTED = {
 def test_all_is_pinned_and_sorted() -> None:
     assert set(asyncinfer.__all__) == EXPECTED
     assert asyncinfer.__all__ == sorted(asyncinfer.__all__)
-    for module in (asyncinfer.sse, asyncinfer.testing):
+    for module in (asyncinfer.sse, asyncinfer.testing, asyncinfer.notebook):
         assert module.__all__ == sorted(module.__all__)
 
 
 def test_every_public_name_is_documented_and_at_home() -> None:
-    for module in (asyncinfer, asyncinfer.sse, asyncinfer.testing):
+    for module in (asyncinfer, asyncinfer.sse, asyncinfer.testing, asyncinfer.notebook):
         for name in module.__all__:
             obj = getattr(module, name)
             if name == "__version__" or (not isinstance(obj, type) and not callable(obj)):
