@@ -34,7 +34,29 @@ def _check_concurrency(concurrency: int) -> int:
     return concurrency
 
 
-class AsCompleted(Generic[_In, _Out]):
+class _Closing:
+    """``async with`` and ``async for`` for objects that ``aclose()``."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def aclose(self) -> None:
+        """Stop, and release what is held. Idempotent."""
+        raise NotImplementedError
+
+
+class AsCompleted(_Closing, Generic[_In, _Out]):
     """``(index, result or exception)`` pairs, as each call finishes.
 
     Get one from :meth:`InferenceClient.as_completed`. Use ``async with`` (or ``aclose()``)
@@ -56,20 +78,6 @@ class AsCompleted(Generic[_In, _Out]):
         self._workers: list[asyncio.Task[None]] = []
         self._running = 0
         self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
 
     async def __anext__(self) -> tuple[int, _Out | BaseException]:
         if self._closed:
@@ -138,7 +146,7 @@ async def map_results(
     return results
 
 
-class MergedStreams(Generic[_Item]):
+class MergedStreams(_Closing, Generic[_Item]):
     """Items of many streams as they arrive, tagged with the stream's index.
 
     Each stream is read by its own task into a queue of one slot per stream, so a slow
@@ -155,20 +163,6 @@ class MergedStreams(Generic[_Item]):
         self._tasks: list[asyncio.Task[None]] = []
         self._live = len(self._streams)
         self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
 
     async def __anext__(self) -> tuple[int, _Item | BaseException]:
         if self._closed or not self._streams:
