@@ -220,7 +220,7 @@ def test_answer_is_deterministic_and_exercises_utf8() -> None:
     es.add_endpoint("other", answer_tokens=200)
     answer = es.answer_for("my-endpoint", PROMPT)
     # Pinned: hashlib, not hash(), so the same on every machine and run.
-    assert answer[:6] == ["What", " is", " Elastic?", " search", " naïve", " node"]
+    assert answer[:6] == ["What", " is", " Elastic?", " Elasticsearch", " stores", " documents"]
     assert len(answer) == 200
     assert all(token.startswith(" ") for token in answer[1:])
     assert es.answer_for("my-endpoint", PROMPT) == answer

@@ -157,11 +157,22 @@ _POLL_INTERVAL_S: Final = 0.005
 
 # The deterministic model's vocabulary. Non-ASCII words (2-, 3- and 4-byte UTF-8) make
 # write_size splits land inside multi-byte characters.
-_VOCABULARY: Final = (
-    "search", "index", "shard", "vector", "token", "stream", "cluster", "node", "query",
-    "relevance", "score", "latency", "café", "Überblick", "日本", "naïve", "🦌", "elastic",
-    "replica", "mapping", "analyzer", "segment", "refresh", "inference",
-)  # fmt: skip
+# Sentences the default model strings together, chosen by a hash of the input: plausible enough
+# for a demo, and with non-ASCII words so that every stream exercises UTF-8.
+_SENTENCES: Final = (
+    "Elasticsearch stores documents in an index that is split into shards.",
+    "Each shard is a Lucene index made of immutable segments.",
+    "A query is scored for relevance, with BM25 by default.",
+    "Dense vector search finds the nearest neighbours of an embedding.",
+    "The inference API calls a model service and streams its answer back token by token.",
+    "Replicas keep copies of every shard on other nodes of the cluster.",
+    "A refresh makes recent writes visible to search within about a second.",
+    "Analyzers split text into tokens, so naïve and café match their plain spellings.",
+    "ELSER adds sparse vectors for semantic search without fine-tuning.",
+    "Users in 日本 and Deutschland want an Überblick in their own language.",
+    "Latency stays low when the mapping fits the data. 🦌",
+    "Hybrid search blends lexical and semantic scores with reciprocal rank fusion.",
+)
 _ECHO_WORDS: Final = 3
 
 
@@ -384,7 +395,7 @@ class RecordedRequest:
 
 
 def _default_answer(inference_id: str, text: str, tokens: int) -> list[str]:
-    """A short echo of the prompt, then words drawn from the vocabulary by SHA-256 of the input.
+    """A short echo of the prompt, then sentences drawn by SHA-256 of the input, word by word.
 
     hashlib rather than hash(): the answer must be the same in every process and machine.
     """
@@ -401,7 +412,8 @@ def _default_answer(inference_id: str, text: str, tokens: int) -> list[str]:
     while len(words) < tokens:
         digest = hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
         counter += 1
-        words.append(_VOCABULARY[int.from_bytes(digest[:8], "big") % len(_VOCABULARY)])
+        sentence = _SENTENCES[int.from_bytes(digest[:8], "big") % len(_SENTENCES)]
+        words += sentence.split()[: tokens - len(words)]
     return [word if i == 0 else " " + word for i, word in enumerate(words)]
 
 
