@@ -274,31 +274,39 @@ def stream_completion_request(
     )
 
 
-def completion_tokens(data: bytes) -> list[str]:
-    """The non-empty deltas of one completion ``message`` event, in order.
+def completion_tokens(payloads: list[bytes]) -> tuple[list[str], SSEProtocolError | None]:
+    """The non-empty deltas of completion ``message`` events, in order.
 
     Accepts ``{"completion":[{"delta": ...}, ...]}`` and the non-streaming fallback
     ``{"completion":[{"result": ...}]}`` (spec §3.2). Empty deltas (the first event usually
-    carries one) are not tokens.
+    carries one) are not tokens. This is the client's hot path: one call per network read.
 
-    Raises:
-        SSEProtocolError: The data is not JSON, or not a completion chunk.
+    Returns:
+        The tokens, and the error for the first payload that is not JSON or not a completion
+        chunk (``None`` if all were); the tokens are those of the payloads before it.
     """
+    tokens: list[str] = []
+    append = tokens.append
+    loads = orjson.loads
+    data = b""
     try:
-        tokens = []
-        for item in orjson.loads(data)["completion"]:
-            delta = item.get("delta")
-            if delta is None:
-                delta = item["result"]
-            if delta.__class__ is not str:
-                raise TypeError
-            if delta:
-                tokens.append(delta)
-        return tokens
+        for data in payloads:
+            for item in loads(data)["completion"]:
+                delta = item.get("delta")
+                if delta is None:
+                    delta = item["result"]
+                if delta.__class__ is not str:
+                    raise TypeError
+                if delta:
+                    append(delta)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise SSEProtocolError(
+        # Keep only the tokens of the events before the bad one.
+        good = payloads[: payloads.index(data)]
+        kept, _ = completion_tokens(good) if good else ([], None)
+        return kept, SSEProtocolError(
             f"message event is not a completion chunk ({_describe(exc)}): {_excerpt(data)}"
-        ) from None
+        )
+    return tokens, None
 
 
 def _describe(exc: Exception) -> str:

@@ -456,36 +456,56 @@ class _EventStream(Generic[_Item]):
         return self._pending.popleft()
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
-        """Turn decoded events into pending items; stop at [DONE] (returning True) or an error."""
+        """Turn decoded events into pending items; stop at [DONE] (returning True) or an error.
+
+        The message payloads of one read are parsed as one batch: one call per read, not per
+        event, on the hot path.
+        """
+        payloads = [data for event, data, _id, _retry in events if event == "message"]
+        if len(payloads) == len(events) and DONE not in payloads:
+            # Only message events, no [DONE]: the common case, without a per-event test.
+            try:
+                self._parse(payloads)
+            except SSEProtocolError as exc:
+                self._fail_later(exc)  # raised once what came before it was yielded
+            return False
+        payloads = []
+        done = False
+        failure: AsyncInferError | None = None
         for event, data, _id, _retry in events:
             if event == "message":
                 if data == DONE:
-                    self._state = StreamState.DONE
-                    return True
-                try:
-                    self._parse(data)
-                except SSEProtocolError as exc:
-                    # Raised once the items of the events before it have been yielded.
-                    self._fail_later(exc)
-                    return False
+                    done = True
+                    break
+                payloads.append(data)
             elif event == "error":
                 info = error_from_event(data)
-                self._fail_later(
-                    StreamApiError(
-                        status=info.status if info.status is not None else 500,
-                        error_type=info.error_type,
-                        reason=info.reason,
-                        body=info.body,
-                        endpoint=self._request.endpoint,
-                        code=info.code,
-                    )
+                failure = StreamApiError(
+                    status=info.status if info.status is not None else 500,
+                    error_type=info.error_type,
+                    reason=info.reason,
+                    body=info.body,
+                    endpoint=self._request.endpoint,
+                    code=info.code,
                 )
-                return False
+                break
             # Other event types are not Elasticsearch's; ignore them as EventSource would.
-        return False
+        if payloads:
+            try:
+                self._parse(payloads)
+            except SSEProtocolError as exc:
+                failure = exc  # what came before the bad event was kept
+        if failure is not None:
+            # Raised once the items of the events before it have been yielded.
+            self._fail_later(failure)
+            return False
+        if done:
+            self._state = StreamState.DONE
+        return done
 
-    def _parse(self, data: bytes) -> None:
-        """Parse one message event into ``_pending`` (and ``_parts``)."""
+    def _parse(self, payloads: list[bytes]) -> None:
+        """Parse message payloads into ``_pending`` (and ``_parts``), keeping what parsed
+        before raising for a bad one."""
         raise NotImplementedError
 
     def _fail_later(self, error: AsyncInferError) -> None:
@@ -553,12 +573,14 @@ class CompletionStream(_EventStream[str]):
     def _item_text(self, item: str) -> str | None:
         return item
 
-    def _parse(self, data: bytes) -> None:
-        tokens = completion_tokens(data)
+    def _parse(self, payloads: list[bytes]) -> None:
+        tokens, error = completion_tokens(payloads)
         if tokens:
             self._parts += tokens
             self._pending += tokens
             self._text_cache = None
+        if error is not None:
+            raise error
 
     async def read_text(self) -> str:
         """Read the rest of the stream and return the whole text (:attr:`text`)."""
@@ -630,7 +652,11 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
             "usage": None if usage is None else usage.raw,
         }
 
-    def _parse(self, data: bytes) -> None:
+    def _parse(self, payloads: list[bytes]) -> None:
+        for data in payloads:
+            self._parse_chunk(data)
+
+    def _parse_chunk(self, data: bytes) -> None:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:

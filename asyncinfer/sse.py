@@ -15,6 +15,8 @@ writes a UTF-8 byte order mark before *every* event rather than once per stream.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import attrs
 
 from ._config import DEFAULT_MAX_EVENT_BYTES
@@ -31,6 +33,9 @@ _LF = 0x0A
 _CR = 0x0D
 _NUL = 0x00
 _ES_EVENT_LINE = _BOM + b"event: message"
+# Elasticsearch's whole events (spec §3.1): BOM, an event line, one data line, a blank line.
+_ES_MESSAGE = _BOM + b"event: message\ndata: "
+_ES_ERROR = _BOM + b"event: error\ndata: "
 
 
 @attrs.frozen
@@ -87,6 +92,7 @@ class SSEDecoder:
         "_last_id",
         "_max_event_bytes",
         "_pending",
+        "_raw_pending",
         "_retry",
         "_skip_lf",
     )
@@ -99,6 +105,9 @@ class SSEDecoder:
         self._bom_every_event = bom_every_event
         self._max_event_bytes = max_event_bytes
         self._pending = bytearray()  # an unterminated line, waiting for its line end
+        # Whether _pending holds whole unparsed lines of an unfinished Elasticsearch event
+        # (see _feed), rather than only the unterminated line.
+        self._raw_pending = False
         self._skip_lf = False  # the last line ended in CR: an LF opening the next feed is its pair
         self._at_event_start = True  # where a BOM may be skipped
         self._data: list[bytes] = []
@@ -146,6 +155,7 @@ class SSEDecoder:
         if self._error is not None:
             raise self._error.with_traceback(None)  # not a traceback that grows per call
         self._pending.clear()
+        self._raw_pending = False
         self._skip_lf = False
         self._data.clear()
         self._event_bytes = 0
@@ -179,14 +189,88 @@ class SSEDecoder:
             # byte-at-a-time feeding linear. Check first, so an oversized read is not copied.
             buffered = self._event_bytes + len(pending) + len(data)
             if buffered > self._max_event_bytes:
+                if self._raw_pending:
+                    # The raw bytes overstate what the line parser counts: parse them now,
+                    # then decide with its exact count.
+                    self._parse_raw_pending()
+                    return self._feed(data)
                 raise self._fail(buffered)
             pending += data
             return []
+        self._raw_pending = False
         if pending:
             buf = b"".join((pending, data))  # one copy of data, where += then bytes() made two
             pending.clear()
         else:
             buf = data
+        events: list[_RawEvent] = []
+        if (
+            self._at_event_start
+            and self._bom_every_event
+            and not self._data
+            and not self._event_type
+            and _CR not in buf
+        ):
+            buf, unfinished = self._feed_es_events(buf, events)
+            if unfinished and len(buf) <= self._max_event_bytes:
+                # An unfinished event at a boundary: keep its bytes whole until the blank line
+                # arrives, so the next read starts at a boundary too and takes this path
+                # again. Nothing observable is deferred: no event can be dispatched from it
+                # yet, and the line parser would count no more than these bytes against the
+                # ceiling.
+                pending += buf
+                self._raw_pending = True
+                return events
+        return self._feed_lines(buf, events)
+
+    def _parse_raw_pending(self) -> None:
+        """Run the line parser over the deferred bytes (it can dispatch nothing from them)."""
+        self._raw_pending = False
+        buf = bytes(self._pending)
+        self._pending.clear()
+        self._feed_lines(buf, [])
+
+    def _feed_es_events(self, buf: bytes, events: list[_RawEvent]) -> tuple[bytes, bool]:
+        """Take whole Elasticsearch-shaped events off the front of ``buf``.
+
+        Returns the rest, and whether it is only an unfinished event (no blank line in it).
+
+        At an event boundary with no CR in sight, an event that is exactly BOM, ``event:
+        message`` (or ``error``), one ``data:`` line and a blank line decodes to what the
+        general rules give: type, and the data after one space. Anything else (and what
+        follows it) is left to the line parser, so this is a shortcut, never a second parser.
+        """
+        blocks = buf.split(b"\n\n")
+        rest = blocks.pop()  # after the last blank line: an unfinished event, or b""
+        last_id = self._last_id
+        retry = self._retry
+        if (
+            blocks
+            # All message events, each with exactly one LF (between its two lines): checked
+            # in C over the whole read, the common case costs no per-event Python test.
+            and all(map(bytes.startswith, blocks, repeat(_ES_MESSAGE)))
+            and buf.count(b"\n", 0, len(buf) - len(rest)) == 3 * len(blocks)
+            and max(map(len, blocks)) <= self._max_event_bytes
+        ):
+            events += [("message", block[24:], last_id, retry) for block in blocks]
+            return rest, True
+        limit = self._max_event_bytes
+        message, error = _ES_MESSAGE, _ES_ERROR
+        for index, block in enumerate(blocks):
+            if block.startswith(message):
+                start, kind = 24, "message"  # len(_ES_MESSAGE)
+            elif block.startswith(error):
+                start, kind = 22, "error"  # len(_ES_ERROR)
+            else:
+                return b"\n\n".join([*blocks[index:], rest]), False
+            if block.find(b"\n", start) >= 0 or len(block) > limit:
+                return b"\n\n".join([*blocks[index:], rest]), False
+            events.append((kind, block[start:], last_id, retry))
+        return rest, True
+
+    def _feed_lines(self, buf: bytes, events: list[_RawEvent]) -> list[_RawEvent]:
+        """The standard's line-by-line interpretation of ``buf`` (pending already joined)."""
+        pending = self._pending
         lines = buf.splitlines()  # bytes.splitlines splits on CR, LF and CRLF only
         last = buf[-1]
         tail = b""
@@ -206,7 +290,6 @@ class SSEDecoder:
         last_id = self._last_id
         retry = self._retry
         data_lines = self._data
-        events: list[_RawEvent] = []
         oversized = 0
         for line in lines:
             if at_event_start:

@@ -453,7 +453,7 @@ def test_sse_module_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "attrs", "_config", "_exceptions"}, imported
+    assert imported <= {"__future__", "attrs", "itertools", "_config", "_exceptions"}, imported
 
 
 # ---------------------------------------------------------------------------------------------
