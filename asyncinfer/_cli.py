@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import os
@@ -390,17 +389,10 @@ class _Progress:
 # --- connecting --------------------------------------------------------------------------------
 
 
-def _supports_cloud_id() -> bool:
-    return "cloud_id" in inspect.signature(asyncinfer.InferenceClient).parameters
-
-
 def _check_connection(args: argparse.Namespace) -> None:
     """Usage errors about the connection, found before any I/O."""
-    if args.cloud_id is not None:
-        if not _supports_cloud_id():
-            raise _UsageError("--cloud-id is not supported yet")
-        if args.url:
-            raise _UsageError("give --url or --cloud-id, not both")
+    if args.cloud_id is not None and args.url:
+        raise _UsageError("give --url or --cloud-id, not both")
     # Commands that take -i need it, unless the emulator answers with its demo endpoints.
     if (args.url or args.cloud_id) and getattr(args, "inference_id", "-") is None:
         raise _UsageError("give the inference endpoint with -i or ASYNCINFER_INFERENCE_ID")
@@ -425,9 +417,9 @@ async def _connect(
     if args.url or args.cloud_id:
         client: asyncinfer.InferenceClient
         if args.cloud_id:
-            # Through Any: the keyword is checked at run time (_supports_cloud_id).
-            factory: Any = asyncinfer.InferenceClient
-            client = factory(cloud_id=args.cloud_id, api_key=args.api_key, retries=args.retries)
+            client = asyncinfer.InferenceClient(
+                cloud_id=args.cloud_id, api_key=args.api_key, retries=args.retries
+            )
         else:
             client = asyncinfer.InferenceClient(
                 args.url, api_key=args.api_key, retries=args.retries

@@ -99,6 +99,11 @@ def _non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name} must be a non-negative int, got {value!r}")
 
 
+def _positive_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
+
+
 def _non_negative_float(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value >= 0:
         raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
@@ -160,7 +165,7 @@ class Limits:
     """Connection-pool and buffer limits for a client.
 
     Attributes:
-        connections: Open connections in total.
+        connections: Open connections in total (0: no limit).
         connections_per_node: Open connections to one node.
         keepalive: Seconds an idle connection stays in the pool.
         read_bufsize: Bytes aiohttp buffers per connection before it stops reading the socket
@@ -173,5 +178,5 @@ class Limits:
         default=DEFAULT_CONNECTIONS_PER_NODE, validator=_non_negative_int
     )
     keepalive: float = attrs.field(default=DEFAULT_KEEPALIVE_S, validator=_non_negative_float)
-    read_bufsize: int = attrs.field(default=DEFAULT_READ_BUFSIZE, validator=_non_negative_int)
-    max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_non_negative_int)
+    read_bufsize: int = attrs.field(default=DEFAULT_READ_BUFSIZE, validator=_positive_int)
+    max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_positive_int)

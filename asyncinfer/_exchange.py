@@ -108,6 +108,22 @@ class Deadlines:
             best = (phase, cls, seconds)
         return best
 
+    async def run_total(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` under the total limit only (e.g. waiting for a connection slot).
+
+        Raises:
+            TotalTimeoutError: The total limit fired.
+        """
+        if self._total is None:
+            return await awaitable
+        try:
+            async with asyncio.timeout_at(self._total) as scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise TotalTimeoutError(self._timeouts.total or 0.0, detail=self.endpoint) from None
+            raise
+
     async def run(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` under the nearest deadline.
 
@@ -231,8 +247,16 @@ async def request_json(
     try:
         while True:
             try:
-                attempt = with_budget(request, deadlines)
-                answer = await _json_attempt(transport, attempt, deadlines, retry)
+                await deadlines.run_total(transport.acquire_slot())
+                try:
+                    cooldown = transport.cooldown_remaining()
+                    if cooldown > 0:
+                        await asyncio.sleep(cooldown)  # a 429 elsewhere: the limit is shared
+                    deadlines.attempt()
+                    attempt = with_budget(request, deadlines)
+                    answer = await _json_attempt(transport, attempt, deadlines, retry)
+                finally:
+                    transport.release_slot()
             except AsyncInferError as exc:
                 delay = retry_delay(exc, retries, retry + 1, deadlines)
                 if delay is None:
@@ -241,7 +265,6 @@ async def request_json(
                     transport.cool_down(delay)
                 retry += 1
                 await asyncio.sleep(delay)
-                deadlines.attempt()
             else:
                 end_span(span, retries=retry)
                 return answer

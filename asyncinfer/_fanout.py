@@ -9,7 +9,7 @@ cancellation) cancels every worker, which closes every connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from ._exceptions import InvalidRequestError
@@ -84,7 +84,12 @@ class AsCompleted(_Closing, Generic[_In, _Out]):
             raise StopAsyncIteration
         if not self._workers:
             self._running = self._concurrency
-            self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+            # The workers hold the call, the inputs and the queue, never self: an abandoned
+            # AsCompleted is then collected at once and its __del__ cancels them.
+            self._workers = [
+                asyncio.create_task(_work(self._call, self._inputs, self._queue))
+                for _ in range(self._concurrency)
+            ]
         while True:
             try:
                 index, result = await self._queue.get()
@@ -97,16 +102,11 @@ class AsCompleted(_Closing, Generic[_In, _Out]):
                     self._closed = True
                     raise StopAsyncIteration
                 continue
+            if isinstance(result, _Broken):
+                # The inputs themselves failed: no index to report it under.
+                await self.aclose()
+                raise result.error
             return index, result
-
-    async def _work(self) -> None:
-        for index, value in self._inputs:  # shared: each input is taken by one worker
-            try:
-                result: Any = await self._call(value)
-            except Exception as exc:  # an error is a result; cancellation is not caught
-                result = exc
-            await self._queue.put((index, result))
-        await self._queue.put((-1, _DONE))
 
     def __del__(self) -> None:
         # Abandoned without aclose(): at least stop the workers (closing their connections).
@@ -121,6 +121,34 @@ class AsCompleted(_Closing, Generic[_In, _Out]):
             worker.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Broken:
+    """The input iterator raised: the fan-out cannot go on."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _work(
+    call: Callable[[_In], Awaitable[_Out]],
+    inputs: Iterator[tuple[int, _In]],
+    queue: asyncio.Queue[tuple[int, Any]],
+) -> None:
+    while True:
+        try:
+            index, value = next(inputs)  # shared: each input is taken by one worker
+        except StopIteration:
+            break
+        except Exception as exc:
+            await queue.put((-1, _Broken(exc)))
+            return
+        try:
+            result: Any = await call(value)
+        except Exception as exc:  # an error is a result; cancellation is not caught
+            result = exc
+        await queue.put((index, result))
+    await queue.put((-1, _DONE))
 
 
 async def map_results(
@@ -169,7 +197,7 @@ class MergedStreams(_Closing, Generic[_Item]):
             raise StopAsyncIteration
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._pump(i, s)) for i, s in enumerate(self._streams)
+                asyncio.create_task(_pump(i, s, self._queue)) for i, s in enumerate(self._streams)
             ]
         while True:
             try:
@@ -188,13 +216,10 @@ class MergedStreams(_Closing, Generic[_Item]):
                 raise item
             return index, item
 
-    async def _pump(self, index: int, stream: _EventStream[_Item]) -> None:
-        try:
-            async for item in stream:
-                await self._queue.put((index, item))
-        except Exception as exc:  # cancellation is not caught
-            await self._queue.put((index, exc))
-        await self._queue.put((index, _DONE))
+    def __del__(self) -> None:
+        # Abandoned without aclose(): stop the readers; each stream closes when cancelled.
+        for task in self._tasks:
+            task.cancel()
 
     async def aclose(self) -> None:
         """Stop every reader and close every stream. Idempotent."""
@@ -206,6 +231,18 @@ class MergedStreams(_Closing, Generic[_Item]):
             await asyncio.gather(*tasks, return_exceptions=True)
         for stream in self._streams:
             await stream.aclose()
+
+
+async def _pump(
+    index: int, stream: _EventStream[_Item], queue: asyncio.Queue[tuple[int, Any]]
+) -> None:
+    """Read one stream into the shared queue (holding the queue, never the MergedStreams)."""
+    try:
+        async for item in stream:
+            await queue.put((index, item))
+    except Exception as exc:  # cancellation is not caught
+        await queue.put((index, exc))
+    await queue.put((index, _DONE))
 
 
 def merge_streams(

@@ -157,6 +157,9 @@ def _choice(obj: Any) -> ChatChoice:
     )
 
 
+_CHUNK_KEYS = frozenset({"id", "choices", "usage", "model", "object"})
+
+
 @attrs.frozen(kw_only=True)
 class ChatCompletionChunk:
     """One event of a chat completion stream (OpenAI-like, as Elasticsearch writes it).
@@ -184,8 +187,9 @@ class ChatCompletionChunk:
         try:
             if isinstance(obj, dict) and isinstance(obj.get("chat_completion"), dict):
                 obj = obj["chat_completion"]
-            if not isinstance(obj, dict) or not ("choices" in obj or "usage" in obj):
-                raise _Shape("no 'choices' or 'usage'")
+            # "choices" is omitted when null (spec §4.3): a chunk needs only one of its keys.
+            if not isinstance(obj, dict) or not obj.keys() & _CHUNK_KEYS:
+                raise _Shape(f"none of {sorted(_CHUNK_KEYS)}")
             usage = _get(obj, "usage", dict, optional=True)
             return cls(
                 id=_get(obj, "id", str, optional=True),
@@ -228,6 +232,7 @@ class ChatCompletionMessage:
     tool_calls: list[ToolCall] = attrs.field(factory=list)
     finish_reason: str | None = None
     refusal: str | None = None
+    reasoning: str | None = None
     usage: Usage | None = None
 
 
@@ -357,7 +362,7 @@ def message_to_json(message: Any, index: int) -> dict[str, Any]:
     role: Any = message.get("role")
     if role not in _ROLES:
         raise InvalidRequestError(f"{where}.role must be one of {', '.join(_ROLES)}; got {role!r}")
-    unknown = set(message) - {"role", "content", "tool_calls", "tool_call_id", "name"}
+    unknown = set(message) - {"role", "content", "tool_calls", "tool_call_id"}
     if unknown:
         raise InvalidRequestError(f"{where} has unknown fields: {sorted(unknown)}")
     out = {"role": role}

@@ -9,6 +9,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -77,8 +78,8 @@ def format_time_value(value: str | float) -> str:
     if isinstance(value, int | float):
         if not value > 0:
             raise InvalidRequestError(f"server_timeout must be positive, got {value!r}")
-        millis = round(value * 1000)
-        return f"{millis // 1000}s" if millis % 1000 == 0 else f"{max(millis, 1)}ms"
+        millis = max(round(value * 1000), 1)  # never "0s": Elasticsearch reads 0 as "unset"
+        return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
     if isinstance(value, str) and _TIME_VALUE.match(value.strip()):
         return value.strip()
     raise InvalidRequestError(
@@ -89,7 +90,8 @@ def format_time_value(value: str | float) -> str:
 def _check_task_type(task_type: str | None) -> None:
     if task_type is not None and task_type not in _TASK_TYPES:
         raise InvalidRequestError(
-            f"task_type must be one of {sorted(_TASK_TYPES)}, got {task_type!r}"
+            f"task_type must be one of {sorted(_TASK_TYPES)}, got {task_type!r} (an endpoint "
+            "id goes in inference_id=)"
         )
 
 
@@ -337,6 +339,14 @@ class ErrorInfo:
 _SIMPLE_ERROR = re.compile(r"^(\w+)\[(.*)\]$", re.DOTALL)
 
 
+def _status_of_code(code: Any) -> int | None:
+    """``"too_many_requests"`` → 429: chat errors name their status only this way (§5.4)."""
+    try:
+        return HTTPStatus[str(code).upper()].value
+    except KeyError:
+        return None
+
+
 def _error_from_json(payload: Any) -> ErrorInfo:
     status = payload.get("status") if isinstance(payload, dict) else None
     status = status if isinstance(status, int) and not isinstance(status, bool) else None
@@ -345,13 +355,11 @@ def _error_from_json(payload: Any) -> ErrorInfo:
         # The standard envelope has type/reason; the OpenAI-style chat shape (spec §5.4) has
         # type/message/code and no status.
         reason = error.get("reason", error.get("message"))
-        code = error.get("code")
+        code = _str_or_none(error.get("code"))
+        if status is None and code is not None:
+            status = _status_of_code(code)
         return ErrorInfo(
-            _str_or_none(error.get("type")),
-            _str_or_none(reason),
-            payload,
-            status,
-            _str_or_none(code),
+            _str_or_none(error.get("type")), _str_or_none(reason), payload, status, code
         )
     if isinstance(error, str):
         match = _SIMPLE_ERROR.match(error)

@@ -25,6 +25,7 @@ from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
     ApiError,
     AsyncInferError,
+    ClientClosedError,
     IncompleteStreamError,
     RequestTimeoutError,
     SSEProtocolError,
@@ -60,7 +61,7 @@ class StreamState(enum.Enum):
     OPEN = "open"  #: the server accepted the request; events are being read
     DONE = "done"  #: ``[DONE]`` arrived; everything was received
     FAILED = "failed"  #: an error was raised; ``partial_text`` has what arrived
-    CLOSED = "closed"  #: closed early by the caller (``break``, ``aclose()``, cancellation)
+    CLOSED = "closed"  #: closed early: leaving ``async with``, ``aclose()``, cancellation
 
 
 Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
@@ -105,6 +106,7 @@ class _EventStream(Generic[_Item]):
         "_deferred",
         "_ended",
         "_events",
+        "_failure",
         "_first_token_at",
         "_longest_gap",
         "_max_event_bytes",
@@ -114,6 +116,7 @@ class _EventStream(Generic[_Item]):
         "_request",
         "_response",
         "_retries",
+        "_slot",
         "_span",
         "_started_at",
         "_state",
@@ -154,6 +157,8 @@ class _EventStream(Generic[_Item]):
         self._longest_gap = 0.0
         self._ended: Ending | None = None
         self._span: Any = None
+        self._failure: AsyncInferError | None = None  # the error that ended the stream
+        self._slot = False  # holds one of the client's connection slots
         self._state = StreamState.NEW
         self._response: Response | None = None
         self._deadlines: Deadlines | None = None
@@ -178,6 +183,11 @@ class _EventStream(Generic[_Item]):
         return self._text_cache
 
     @property
+    def partial_text(self) -> str:
+        """The text received so far (the same as :attr:`text`)."""
+        return self.text
+
+    @property
     def done(self) -> bool:
         """Whether ``[DONE]`` arrived: the answer is complete."""
         return self._state is StreamState.DONE
@@ -185,11 +195,10 @@ class _EventStream(Generic[_Item]):
     @property
     def stats(self) -> StreamStats:
         """How the stream went so far: times, counts, retries and how it ended."""
-        loop_time = asyncio.get_running_loop().time if self._started_at is not None else None
         start = self._started_at
         end = self._stopped_at
-        if start is not None and end is None and loop_time is not None:
-            end = loop_time()
+        if start is not None and end is None:
+            end = asyncio.get_running_loop().time()
         return StreamStats(
             time_to_first_token=None
             if self._first_token_at is None or start is None
@@ -223,8 +232,12 @@ class _EventStream(Generic[_Item]):
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)
         if self._state is StreamState.NEW:
-            await self._guard(self._retrying(self._open))
+            # Ends quietly if aclose() was called from another task meanwhile.
+            with contextlib.suppress(StopAsyncIteration):
+                await self._guard(self._retrying(self._open))
         return self
 
     async def __aexit__(
@@ -245,6 +258,7 @@ class _EventStream(Generic[_Item]):
             self._wakeup.set_result(None)  # ends a retry back-off at once
         if self._state in (StreamState.NEW, StreamState.OPEN):
             self._state = StreamState.CLOSED
+            self._pending.clear()
             self._end("cancelled")
 
     def _end(self, how: Ending, error: BaseException | None = None) -> None:
@@ -265,12 +279,15 @@ class _EventStream(Generic[_Item]):
     def __del__(self) -> None:
         # An abandoned stream (``break`` without aclose) must not leave an open connection or
         # an "Unclosed response" warning behind. close() is synchronous, so this is safe here.
-        response = self._response
+        response = getattr(self, "_response", None)  # None if __init__ failed
         if response is not None:
             self._response = None
             with contextlib.suppress(Exception):  # the loop may already be closed at shutdown
                 response.close()
-        if self._span is not None:
+        if getattr(self, "_slot", False):
+            with contextlib.suppress(Exception):
+                self._release_slot()
+        if getattr(self, "_span", None) is not None:
             with contextlib.suppress(Exception):
                 end_span(self._span, ended="cancelled")
 
@@ -280,6 +297,9 @@ class _EventStream(Generic[_Item]):
     async def __anext__(self) -> _Item:
         if self._pending:
             return self._pending.popleft()
+        if self._failure is not None:
+            # A failed stream stays failed: never a silent, shorter answer on a second read.
+            raise self._failure.with_traceback(None)
         return await self._guard(self._retrying(self._next_item))
 
     async def sse(self) -> AsyncGenerator[bytes, None]:
@@ -325,8 +345,17 @@ class _EventStream(Generic[_Item]):
             raise
         except AsyncInferError as exc:
             self._drop()
+            if self._state is StreamState.CLOSED:
+                # aclose() (or the client's close()) from another task cut this read short.
+                if self._transport.closed:
+                    raise ClientClosedError(
+                        "the InferenceClient was closed while this stream was open",
+                        partial_text=self.text,
+                    ) from exc
+                raise StopAsyncIteration from None
             self._state = StreamState.FAILED
             exc.partial_text = self.text
+            self._failure = exc
             if isinstance(exc, RequestTimeoutError):
                 self._end("timeout", exc)
             elif isinstance(exc, IncompleteStreamError):
@@ -369,10 +398,14 @@ class _EventStream(Generic[_Item]):
                 )
                 self._deferred = None
                 self._pending.clear()
+                self._reset_attempt()
                 self._state = StreamState.NEW
                 await self._backoff(delay)
                 if self._state is StreamState.CLOSED:
                     raise StopAsyncIteration from None
+
+    def _reset_attempt(self) -> None:
+        """Forget what a failed attempt parsed (it produced no output)."""
 
     async def _backoff(self, delay: float) -> None:
         """Sleep before a retry; ``aclose()`` ends the sleep at once."""
@@ -387,6 +420,12 @@ class _EventStream(Generic[_Item]):
         if response is not None:
             self._response = None
             response.close()
+        if self._slot:
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        self._slot = False
+        self._transport.release_slot()
 
     async def _open(self) -> None:
         if self._state is not StreamState.NEW:
@@ -399,14 +438,27 @@ class _EventStream(Generic[_Item]):
                 f"POST /_inference/{self._task_type}/{{inference_id}}/_stream",
                 {"asyncinfer.inference_id": self.inference_id, "http.request.method": "POST"},
             )
-        else:
-            deadlines.attempt()
+        if not self._slot:
+            # A slot of the client-wide connection limit: waiting for one is not waiting for
+            # Elasticsearch, so the first-event clock starts after it.
+            await deadlines.run_total(self._transport.acquire_slot())
+            self._slot = True
+        cooldown = self._transport.cooldown_remaining()
+        if cooldown > 0:
+            await self._backoff(cooldown)  # after a 429 elsewhere; aclose() ends it at once
+        if self._state is not StreamState.NEW:
+            raise StopAsyncIteration  # closed meanwhile
+        deadlines.attempt()
         request = with_budget(self._request, deadlines)
-        response = self._response = await deadlines.run(
+        response = await deadlines.run(
             self._transport.open(
                 request, connect_timeout=self._timeouts.connect, attempt=self._attempt
             )
         )
+        if self._state is not StreamState.NEW:
+            response.close()  # aclose() came while the headers were on their way
+            raise StopAsyncIteration
+        self._response = response
         self._state = StreamState.OPEN
         await raise_for_status(response, deadlines, self._request)
         if not response.content_type.startswith("text/event-stream"):
@@ -421,6 +473,9 @@ class _EventStream(Generic[_Item]):
 
     async def _next_item(self) -> _Item:
         await self._open()
+        if self._state is StreamState.DONE and self._response is not None:
+            assert self._deadlines is not None
+            await self._finish(self._response, self._deadlines)
         while not self._pending:
             if self._deferred is not None:
                 error, self._deferred = self._deferred, None
@@ -448,11 +503,14 @@ class _EventStream(Generic[_Item]):
                     self._longest_gap = now - previous
                 self._events += len(events)
                 had_output = self._has_output()
-                if self._take(events):
-                    self._end("done")
-                    await self._finish(response, deadlines)
+                done = self._take(events)
                 if not had_output and self._has_output():
                     self._first_token_at = now
+                if done:
+                    self._end("done")
+                    if self._pending and not response.at_eof():
+                        break  # yield what came with [DONE] now; the body's end can wait
+                    await self._finish(response, deadlines)
         return self._pending.popleft()
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
@@ -530,6 +588,8 @@ class _EventStream(Generic[_Item]):
                 response.release()
             else:
                 response.close()
+            if self._slot:
+                self._release_slot()
 
 
 class CompletionStream(_EventStream[str]):
@@ -624,6 +684,9 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
     def _has_output(self) -> bool:
         return self._output
 
+    def _reset_attempt(self) -> None:
+        self._chunks.clear()  # the failed attempt's chunks carried no output
+
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
         """Every chunk received so far (a copy)."""
@@ -668,7 +731,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         self._pending.append(chunk)
         for choice in chunk.choices:
             delta = choice.delta
-            if delta.content or delta.tool_calls or delta.refusal:
+            if delta.content or delta.tool_calls or delta.refusal or delta.reasoning:
                 self._output = True
             if choice.index == 0 and delta.content:
                 self._parts.append(delta.content)
@@ -699,6 +762,7 @@ def assemble_message(chunks: list[ChatCompletionChunk]) -> ChatCompletionMessage
     role = "assistant"
     content: list[str] = []
     refusal: list[str] = []
+    reasoning: list[str] = []
     finish_reason: str | None = None
     usage: Usage | None = None
     calls: dict[int, dict[str, Any]] = {}
@@ -714,6 +778,8 @@ def assemble_message(chunks: list[ChatCompletionChunk]) -> ChatCompletionMessage
                 content.append(delta.content)
             if delta.refusal:
                 refusal.append(delta.refusal)
+            if delta.reasoning:
+                reasoning.append(delta.reasoning)
             if choice.finish_reason is not None:
                 finish_reason = choice.finish_reason
             for fragment in delta.tool_calls:
@@ -739,5 +805,6 @@ def assemble_message(chunks: list[ChatCompletionChunk]) -> ChatCompletionMessage
         tool_calls=tool_calls,
         finish_reason=finish_reason,
         refusal="".join(refusal) or None,
+        reasoning="".join(reasoning) or None,
         usage=usage,
     )

@@ -16,7 +16,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import attrs
@@ -68,7 +68,7 @@ def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
     if "@" in netloc:
         userinfo, _, netloc = netloc.rpartition("@")
         user, _, password = userinfo.partition(":")
-        auth = (user, password)
+        auth = (unquote(user), unquote(password))
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), auth
 
 
@@ -146,6 +146,11 @@ class TLSConfig:
             InvalidRequestError: A malformed fingerprint, or options that cannot combine.
         """
         if self.ssl_assert_fingerprint is not None:
+            if self.ca_certs or self.client_cert or self.ssl_context or not self.verify_certs:
+                raise InvalidRequestError(
+                    "ssl_assert_fingerprint replaces CA verification: it cannot be combined "
+                    "with ca_certs, client_cert, ssl_context or verify_certs=False"
+                )
             digest = self.ssl_assert_fingerprint.replace(":", "").strip().lower()
             try:
                 raw = bytes.fromhex(digest)
@@ -158,6 +163,11 @@ class TLSConfig:
             # Pinning replaces CA verification, as in the official clients.
             return _ChainFingerprint(raw)
         if self.ssl_context is not None:
+            if self.ca_certs or self.client_cert or not self.verify_certs:
+                raise InvalidRequestError(
+                    "ssl_context is used as is: configure CA, client certificate and "
+                    "verification on it, not with ca_certs, client_cert or verify_certs"
+                )
             return self.ssl_context
         if not self.verify_certs:
             return False
@@ -329,6 +339,9 @@ class Transport:
         self._sniffed = False
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
+        # The client-wide connection limit, as slots: a call waits for one before its clocks
+        # start, instead of waiting inside aiohttp's pool under its first-event timeout.
+        self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
 
     @property
     def closed(self) -> bool:
@@ -358,6 +371,20 @@ class Transport:
         return self._session
 
     # --- health ---------------------------------------------------------------------------
+
+    async def acquire_slot(self) -> None:
+        """Wait for one of the client's connections (``Limits.connections``)."""
+        if self._slots is not None:
+            await self._slots.acquire()
+
+    def release_slot(self) -> None:
+        """Give back a slot taken with :meth:`acquire_slot`."""
+        if self._slots is not None:
+            self._slots.release()
+
+    def cooldown_remaining(self) -> float:
+        """Seconds every new request must still wait after a 429."""
+        return self._cooldown_until - asyncio.get_running_loop().time()
 
     def cool_down(self, seconds: float) -> None:
         """Hold every new request for ``seconds`` (after a 429: the limit is shared)."""
@@ -391,9 +418,6 @@ class Transport:
         if self._sniff_on_start and not self._sniffed:
             self._sniffed = True
             await self._sniff()
-        wait = self._cooldown_until - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
         node = self.pool.select(loop.time())
         headers = {**self._headers, **request.headers}
         kwargs: dict[str, Any] = {}
@@ -421,6 +445,10 @@ class Transport:
             raise ConnectTimeoutError(connect_timeout, detail=request.endpoint) from exc
         except (aiohttp.ClientError, OSError) as exc:
             self._log(request, node, None, started, attempt)
+            if self._closed:
+                raise ClientClosedError(
+                    "the InferenceClient was closed while a request was on its way"
+                ) from exc
             where = f"{request.endpoint} to {node.url}"
             if _is_tls_failure(exc):
                 raise TLSError(f"TLS handshake with {node.url} failed: {_why(exc)}") from exc

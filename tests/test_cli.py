@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import os
 import re
 import signal
@@ -547,14 +546,11 @@ async def test_usage_errors_exit_2(es: ElasticsearchEmulator, tmp_path: Path) ->
 async def test_cloud_id(es: ElasticsearchEmulator) -> None:
     result = await run("stream", "hello", "-i", "x", "--cloud-id", "not-a-cloud-id")
     assert result.code == 2
-    if "cloud_id" in inspect.signature(asyncinfer.InferenceClient).parameters:
-        # Given to the client, which found it malformed.
-        assert result.err.startswith("asyncinfer: InvalidRequestError:"), result.err
-        both = await run("stream", "hi", "-i", "x", "--cloud-id", "name:abc", url=es.url)
-        assert both.code == 2
-        assert both.err == "asyncinfer: error: give --url or --cloud-id, not both\n"
-    else:
-        assert result.err == "asyncinfer: error: --cloud-id is not supported yet\n"
+    # Given to the client, which found it malformed.
+    assert result.err.startswith("asyncinfer: InvalidRequestError:"), result.err
+    both = await run("stream", "hi", "-i", "x", "--cloud-id", "name:abc", url=es.url)
+    assert both.code == 2
+    assert both.err == "asyncinfer: error: give --url or --cloud-id, not both\n"
 
 
 async def test_verbose_logs_retries(es: ElasticsearchEmulator) -> None:
