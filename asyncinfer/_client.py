@@ -262,6 +262,7 @@ class InferenceClient:
         server_timeout: str | float | None = None,
         retries: RetryPolicy | int | None = None,
         opaque_id: str | None = None,
+        keep_text: bool = True,
     ) -> CompletionStream:
         """Stream a completion: ``POST /_inference/completion/{inference_id}/_stream``.
 
@@ -279,6 +280,9 @@ class InferenceClient:
             retries: Override the client's :class:`RetryPolicy` (or a number of retries).
             opaque_id: Sent as ``X-Opaque-Id``, to find the request in Elasticsearch's logs
                 and tasks.
+            keep_text: Keep every token on the stream (``text``, ``tokens``, and
+                ``partial_text`` on errors). Turn it off to relay a very long answer in
+                constant memory; the stream then holds nothing once a token is yielded.
 
         Raises:
             InvalidRequestError: An argument is invalid (e.g. a list ``input``).
@@ -295,6 +299,7 @@ class InferenceClient:
             timeouts=timeouts or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
             retries=_retry_policy(retries) or self.retries,
+            keep_text=keep_text,
         )
         self._streams.add(stream)
         return stream
@@ -318,6 +323,7 @@ class InferenceClient:
         server_timeout: str | float | None = None,
         retries: RetryPolicy | int | None = None,
         opaque_id: str | None = None,
+        keep_text: bool = True,
     ) -> ChatCompletionStream:
         """Stream a chat completion: ``POST /_inference/chat_completion/{inference_id}/_stream``.
 
@@ -341,6 +347,8 @@ class InferenceClient:
             server_timeout: How long Elasticsearch may wait for the provider to start.
             retries: Override the client's :class:`RetryPolicy`.
             opaque_id: Sent as ``X-Opaque-Id``.
+            keep_text: Keep the chunks and content received on the stream (see
+                :meth:`stream_completion`); ``final_message()`` needs them.
 
         Raises:
             InvalidRequestError: An argument is invalid; the message names the field.
@@ -386,6 +394,7 @@ class InferenceClient:
             timeouts=timeouts or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
             retries=_retry_policy(retries) or self.retries,
+            keep_text=keep_text,
         )
         self._streams.add(stream)
         return stream

@@ -108,8 +108,10 @@ class _EventStream(Generic[_Item]):
         "_events",
         "_failure",
         "_first_token_at",
+        "_keep_text",
         "_longest_gap",
         "_max_event_bytes",
+        "_part_count",
         "_parts",
         "_pending",
         "_reading",
@@ -139,6 +141,7 @@ class _EventStream(Generic[_Item]):
         timeouts: Timeouts,
         max_event_bytes: int,
         retries: RetryPolicy,
+        keep_text: bool = True,
     ) -> None:
         self._transport = transport
         self._request = request
@@ -162,7 +165,9 @@ class _EventStream(Generic[_Item]):
         self._state = StreamState.NEW
         self._response: Response | None = None
         self._deadlines: Deadlines | None = None
-        self._parts: list[str] = []  # the text received, in pieces
+        self._parts: list[str] = []  # the text received, in pieces (if kept)
+        self._part_count = 0  # pieces of text received, kept or not
+        self._keep_text = keep_text
         self._pending: deque[_Item] = deque()  # received, not yet yielded
         self._deferred: AsyncInferError | None = None  # raised once _pending is drained
         self._reading = False
@@ -177,7 +182,8 @@ class _EventStream(Generic[_Item]):
 
     @property
     def text(self) -> str:
-        """The text received so far, joined."""
+        """The text received so far, joined ("" when the stream was made with
+        ``keep_text=False``)."""
         if self._text_cache is None:
             self._text_cache = "".join(self._parts)
         return self._text_cache
@@ -204,7 +210,7 @@ class _EventStream(Generic[_Item]):
             if self._first_token_at is None or start is None
             else self._first_token_at - start,
             duration=0.0 if start is None or end is None else end - start,
-            tokens=len(self._parts),
+            tokens=self._part_count,
             bytes=self._bytes,
             events=self._events,
             longest_gap=self._longest_gap,
@@ -227,7 +233,7 @@ class _EventStream(Generic[_Item]):
         )
 
     def _count_label(self) -> str:
-        return f"parts={len(self._parts)}"
+        return f"parts={self._part_count}"
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -271,7 +277,7 @@ class _EventStream(Generic[_Item]):
                 span,
                 error=error,
                 ended=how,
-                tokens=len(self._parts),
+                tokens=self._part_count,
                 retries=self._attempt,
                 time_to_first_token=self.stats.time_to_first_token,
             )
@@ -375,7 +381,7 @@ class _EventStream(Generic[_Item]):
 
     def _has_output(self) -> bool:
         """Whether the stream produced output; from then on it is never sent again."""
-        return bool(self._parts)
+        return self._part_count > 0
 
     async def _retrying(self, step: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``step``; after a retryable failure before any output, start the request over."""
@@ -490,7 +496,7 @@ class _EventStream(Generic[_Item]):
                 self._decoder.close()
                 raise IncompleteStreamError(
                     f"the response to {self._request.endpoint} ended without [DONE] "
-                    f"after {len(self._parts)} text parts"
+                    f"after {self._part_count} text parts"
                 )
             self._bytes += len(chunk)
             events = self._decoder._feed(chunk)
@@ -628,7 +634,7 @@ class CompletionStream(_EventStream[str]):
         return list(self._parts)
 
     def _count_label(self) -> str:
-        return f"tokens={len(self._parts)}"
+        return f"tokens={self._part_count}"
 
     def _item_text(self, item: str) -> str | None:
         return item
@@ -636,9 +642,11 @@ class CompletionStream(_EventStream[str]):
     def _parse(self, payloads: list[bytes]) -> None:
         tokens, error = completion_tokens(payloads)
         if tokens:
-            self._parts += tokens
+            self._part_count += len(tokens)
+            if self._keep_text:
+                self._parts += tokens
+                self._text_cache = None
             self._pending += tokens
-            self._text_cache = None
         if error is not None:
             raise error
 
@@ -669,6 +677,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         timeouts: Timeouts,
         max_event_bytes: int,
         retries: RetryPolicy,
+        keep_text: bool = True,
     ) -> None:
         super().__init__(
             transport,
@@ -677,6 +686,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
             timeouts=timeouts,
             max_event_bytes=max_event_bytes,
             retries=retries,
+            keep_text=keep_text,
         )
         self._chunks: list[ChatCompletionChunk] = []
         self._output = False  # a chunk with content, a refusal or a tool call arrived
@@ -727,15 +737,18 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                 f"message event is not JSON: {data[:200].decode('utf-8', 'replace')!r}"
             ) from None
         chunk = ChatCompletionChunk.from_dict(payload)
-        self._chunks.append(chunk)
+        if self._keep_text:
+            self._chunks.append(chunk)
         self._pending.append(chunk)
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content or delta.tool_calls or delta.refusal or delta.reasoning:
                 self._output = True
             if choice.index == 0 and delta.content:
-                self._parts.append(delta.content)
-                self._text_cache = None
+                self._part_count += 1
+                if self._keep_text:
+                    self._parts.append(delta.content)
+                    self._text_cache = None
 
     async def text_deltas(self) -> AsyncIterator[str]:
         """Iterate the non-empty content strings of choice 0, as they arrive."""
@@ -752,6 +765,8 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         Raises:
             AsyncInferError: The errors of :class:`CompletionStream`, from reading the rest.
         """
+        if not self._keep_text:
+            raise UsageError("final_message() needs the chunks: create the stream with keep_text")
         async for _ in self:
             pass
         return assemble_message(self._chunks)

@@ -551,3 +551,22 @@ async def test_sse_relay_closes_upstream_when_the_browser_leaves(
     await es.requests[-1].wait_closed()
     assert es.requests[-1].disconnected_at is not None
     await es.wait_for_connections(0)
+
+
+async def test_keep_text_false_holds_nothing_once_yielded(es: ElasticsearchEmulator) -> None:
+    es.add_endpoint("long", answer_tokens=2000, deltas_per_event=5)
+    async with InferenceClient(es.url) as client:
+        stream = client.stream_completion("long", PROMPT, keep_text=False)
+        count = 0
+        async for token in stream:
+            assert token
+            count += 1
+            assert stream.text == ""
+            assert stream.tokens == []
+        assert count == len([t for t in es.answer_for("long", PROMPT) if t])
+        assert stream.stats.tokens == count
+        es.add_fault(Fault(error_after=5))
+        failing = client.stream_completion("long", PROMPT, keep_text=False)
+        with pytest.raises(asyncinfer.StreamApiError) as info:
+            await failing.read_text()
+        assert info.value.partial_text == ""
