@@ -212,6 +212,8 @@ class SSEDecoder:
             and _CR not in buf
         ):
             buf, unfinished = self._feed_es_events(buf, events)
+            if not buf:
+                return events  # the read ended at an event boundary
             if unfinished and len(buf) <= self._max_event_bytes:
                 # An unfinished event at a boundary: keep its bytes whole until the blank line
                 # arrives, so the next read starts at a boundary too and takes this path
@@ -240,6 +242,16 @@ class SSEDecoder:
         general rules give: type, and the data after one space. Anything else (and what
         follows it) is left to the line parser, so this is a shortcut, never a second parser.
         """
+        if (
+            buf.endswith(b"\n\n")
+            and buf.startswith(_ES_MESSAGE)
+            and buf.count(b"\n") == 3
+            and len(buf) - 2 <= self._max_event_bytes
+        ):
+            # Exactly one message event, the live-streaming case (one event per read): its
+            # only other LF is the one after the event line.
+            events.append(("message", buf[24:-2], self._last_id, self._retry))
+            return b"", True
         blocks = buf.split(b"\n\n")
         rest = blocks.pop()  # after the last blank line: an unfinished event, or b""
         last_id = self._last_id
