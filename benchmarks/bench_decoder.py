@@ -1,30 +1,35 @@
-"""Throughput of the SSE decoder on an Elasticsearch completion stream.
+"""Throughput of SSE decoders alone on an Elasticsearch completion stream.
 
 Usage::
 
-    python benchmarks/bench_decoder.py [--quick] [--repeat N]
+    python benchmarks/bench_decoder.py [--quick] [--repeat N] [--json]
 
 The stream is what Elasticsearch sends for ``_stream`` on a completion endpoint (spec §3.1 and
 §3.5): a UTF-8 BOM before every event, ``event: message``, one ``data:`` line holding
 ``{"completion":[{"delta":"..."}, ...]}`` (about 100 bytes an event) and a final ``[DONE]``.
-It is cut into feeds of 1 B, 64 B, 4 KiB and 64 KiB and decoded three ways:
+It is cut into feeds of 1 B, 64 B, 4 KiB and 64 KiB and decoded by:
 
-* ``feed()``: the public API, one :class:`~asyncinfer.sse.ServerSentEvent` per event;
-* ``_feed()``: the raw tuples that the client's read loop consumes;
-* ``naive``: a hand-tuned ``buf.split(b"\\n\\n")`` splitter for exactly this framing. It is not
-  a conforming decoder (no CR line ends, comments, multi-line data, id or retry, size limit);
-  it is here as the speed of light the decoder is measured against.
+* ``naive split``: a hand-tuned ``buf.split(b"\\n\\n")`` splitter for exactly this framing. It
+  is not a conforming decoder (no CR line ends, comments, multi-line data, id or retry, size
+  limit); it is the speed of light the others are measured against;
+* ``_feed()``: asyncinfer's raw tuples, what the client's read loop consumes;
+* ``feed()``: asyncinfer's public API, one :class:`~asyncinfer.sse.ServerSentEvent` an event;
+* ``httpx-sse``: what ``EventSource.aiter_sse`` runs (an incremental UTF-8 decode, then
+  httpx-sse's line and event decoders), plus the BOM strip a user must add (see clients.py);
+* ``openai``: the openai SDK's byte-line splitter and event decoder, plus the same BOM strip.
 
-Each figure is the best of ``--repeat`` runs (the least disturbed by other work on the
-machine); MB/s are 10**6 bytes of stream per second. ``--quick`` decodes a smaller stream and
-finishes in a few seconds, for CI.
+Each form decodes the same feeds; the forms are run in turn (A B C ... repeated ``--repeat``
+times) and each figure is the median. MB/s are 10**6 bytes of stream per second. ``--quick``
+decodes a smaller stream in a few seconds, for CI; ``--json`` prints the figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import platform
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -104,57 +109,138 @@ def run_naive(chunks: Sequence[bytes]) -> int:
     return len(events)
 
 
-def best_time(
-    fn: Callable[[Sequence[bytes]], int], chunks: Sequence[bytes], repeat: int, expected: int
-) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        count = fn(chunks)
-        elapsed = time.perf_counter() - start
-        if count != expected:
-            raise AssertionError(f"{fn.__name__} decoded {count} events, expected {expected}")
-        best = min(best, elapsed)
-    return best
+def run_httpx_sse(chunks: Sequence[bytes]) -> int:
+    """httpx's incremental text decode, then httpx-sse's decoders, with the BOM stripped."""
+    from httpx_sse._decoders import SSEDecoder as HttpxSSEDecoder
+    from httpx_sse._decoders import SSELineDecoder
+
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    lines, decoder = SSELineDecoder(), HttpxSSEDecoder()
+    count = 0
+    for chunk in chunks:
+        decoded = text.decode(chunk)
+        if not decoded:
+            continue
+        for line in lines.decode(decoded):
+            if decoder.decode(line.removeprefix("\ufeff")) is not None:
+                count += 1
+    return count
+
+
+def run_openai(chunks: Sequence[bytes]) -> int:
+    """The openai SDK's line splitter and event decoder, with the BOM stripped."""
+    from openai._streaming import SSEDecoder as OpenAISSEDecoder
+    from openai._streaming import _SSELineDecoder
+
+    lines, decoder = _SSELineDecoder(), OpenAISSEDecoder()
+    count = 0
+    for chunk in chunks:
+        for line in lines.feed(chunk):
+            if decoder.decode(line.removeprefix(_BOM).decode("utf-8")) is not None:
+                count += 1
+    return count
+
+
+FORMS: dict[str, Callable[[Sequence[bytes]], int]] = {
+    "naive split (baseline)": run_naive,
+    "asyncinfer `_feed()` raw": run_raw_feed,
+    "asyncinfer `feed()` public": run_feed,
+    "httpx-sse decoders + BOM strip": run_httpx_sse,
+    "openai SDK decoder + BOM strip": run_openai,
+}
+BASELINE = "naive split (baseline)"
+
+
+def available_forms() -> dict[str, Callable[[Sequence[bytes]], int]]:
+    """The forms whose libraries are installed (httpx-sse and openai are bench extras)."""
+    forms = {}
+    for name, fn in FORMS.items():
+        try:
+            fn([])
+        except ImportError:
+            continue
+        forms[name] = fn
+    return forms
+
+
+def measure(quick: bool, repeat: int) -> dict[str, object]:
+    """Median MB/s and events/s per feed size and form, forms interleaved."""
+    # 1-byte feeds cost one call per byte, so they get a smaller stream.
+    big, small = (256 * 1024, 32 * 1024) if quick else (4 * 1024 * 1024, 512 * 1024)
+    streams = {size: make_stream(size) for size in {big, small}}
+    forms = available_forms()
+    rows = []
+    for feed_size in FEED_SIZES:
+        stream, events = streams[small if feed_size == 1 else big]
+        chunks = split(stream, feed_size)
+        times: dict[str, list[float]] = {name: [] for name in forms}
+        for _ in range(repeat):
+            for name, fn in forms.items():
+                start = time.perf_counter()
+                count = fn(chunks)
+                times[name].append(time.perf_counter() - start)
+                if count != events:
+                    raise AssertionError(f"{name} decoded {count} events, expected {events}")
+        for name in forms:
+            elapsed = statistics.median(times[name])
+            rows.append(
+                {
+                    "feed": feed_size,
+                    "decoder": name,
+                    "mb_per_s": len(stream) / elapsed / 1e6,
+                    "events_per_s": events / elapsed,
+                    "vs_naive": statistics.median(times[BASELINE]) / elapsed,
+                }
+            )
+    return {
+        "python": platform.python_version(),
+        "repeat": repeat,
+        "streams": {str(size): {"bytes": len(s), "events": n} for size, (s, n) in streams.items()},
+        "rows": rows,
+    }
+
+
+def table(result: dict[str, object]) -> str:
+    rows = result["rows"]
+    assert isinstance(rows, list)
+    lines = [
+        "| feed size | decoder | MB/s | events/s | vs naive |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['feed']:,} B | {row['decoder']} | {row['mb_per_s']:,.1f} "
+            f"| {row['events_per_s']:,.0f} | {row['vs_naive']:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small stream, for a CI smoke test")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per figure (best is kept)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per figure (median)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--cpu", type=int, default=None, help="pin to this core (index)")
     args = parser.parse_args(argv)
-    # 1-byte feeds cost one call per byte, so they get a smaller stream.
-    big, small = (256 * 1024, 32 * 1024) if args.quick else (4 * 1024 * 1024, 512 * 1024)
-    repeat = args.repeat or (3 if args.quick else 5)
+    if args.cpu is not None:
+        sys.path.insert(0, __file__.rsplit("/", 1)[0])
+        from loadserver import pin
 
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}), best of {repeat}"
-    )
-    streams = {size: make_stream(size) for size in {big, small}}
-    for _size, (stream, events) in sorted(streams.items()):
+        pin(args.cpu)
+    result = measure(args.quick, args.repeat or (3 if args.quick else 5))
+    if args.json:
+        print(orjson.dumps(result).decode())
+        return 0
+    print(f"Python {result['python']}, median of {result['repeat']}, forms interleaved")
+    streams = result["streams"]
+    assert isinstance(streams, dict)
+    for info in streams.values():
         print(
-            f"stream: {len(stream):,} bytes, {events:,} events, "
-            f"{len(stream) / events:.0f} bytes/event"
+            f"stream: {info['bytes']:,} bytes, {info['events']:,} events, "
+            f"{info['bytes'] / info['events']:.0f} bytes/event"
         )
     print()
-    print("| feed size | decoder | MB/s | events/s | vs naive |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    forms: list[tuple[str, Callable[[Sequence[bytes]], int]]] = [
-        ("naive split (baseline)", run_naive),
-        ("`_feed()` raw", run_raw_feed),
-        ("`feed()` public", run_feed),
-    ]
-    for feed_size in FEED_SIZES:
-        stream, events = streams[small if feed_size == 1 else big]
-        chunks = split(stream, feed_size)
-        naive = None
-        for name, fn in forms:
-            elapsed = best_time(fn, chunks, repeat, events)
-            naive = naive or elapsed
-            print(
-                f"| {feed_size:,} B | {name} | {len(stream) / elapsed / 1e6:,.1f} "
-                f"| {events / elapsed:,.0f} | {naive / elapsed:.2f}x |"
-            )
+    print(table(result))
     return 0
 
 
