@@ -81,6 +81,7 @@ from ._es_models import (
     _chunking_settings,
     _embedding,
     _group,
+    _load_json,
     _parse_chat_body,
     _parse_settings_body,
     _parse_task_type,
@@ -558,16 +559,7 @@ def _parse_inference_body(body: bytes) -> _InferenceBody:
         _EsError: x_content_parse_exception as ES reports it. Jackson's own wording for
             malformed JSON is not reproduced; orjson's message stands in for it.
     """
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        reason = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
-        raise _error(
-            400,
-            "x_content_parse_exception",
-            reason,
-            {"type": "json_parse_exception", "reason": exc.msg},
-        ) from None
+    document = _load_json(body)
     start = _skip_ws(body, 0)
     if not isinstance(document, dict):
         # ObjectParser.throwExpectedStartObject.

@@ -851,14 +851,15 @@ def _check_id(inference_id: str) -> None:
         )
 
 
-def _parse_settings_body(body: bytes) -> dict[str, Any]:
-    """XContentHelper.convertToMap of a request body.
+def _load_json(body: bytes) -> Any:
+    """Parse a request body as Elasticsearch's JSON parser would accept it.
 
     Raises:
-        _EsError: 400 x_content_parse_exception for malformed JSON or a non-object.
+        _EsError: 400 x_content_parse_exception for malformed JSON (orjson's wording stands in
+            for Jackson's).
     """
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         reason = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
         raise _error(
@@ -867,6 +868,15 @@ def _parse_settings_body(body: bytes) -> dict[str, Any]:
             reason,
             {"type": "json_parse_exception", "reason": exc.msg},
         ) from None
+
+
+def _parse_settings_body(body: bytes) -> dict[str, Any]:
+    """XContentHelper.convertToMap of a request body.
+
+    Raises:
+        _EsError: 400 x_content_parse_exception for malformed JSON or a non-object.
+    """
+    document = _load_json(body)
     if not isinstance(document, dict):
         token = _token_name(document)
         start = _skip_ws(body, 0)
