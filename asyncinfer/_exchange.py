@@ -196,12 +196,17 @@ def _retryable(error: AsyncInferError, policy: RetryPolicy) -> bool:
 
 
 def retry_delay(
-    error: AsyncInferError, policy: RetryPolicy, retry: int, deadlines: Deadlines
+    error: AsyncInferError,
+    policy: RetryPolicy,
+    retry: int,
+    deadlines: Deadlines,
+    transport: Transport,
 ) -> float | None:
     """Seconds to wait before retry number ``retry`` after ``error``, or ``None`` to give up.
 
     Gives up when the error is not worth retrying, the retries are spent, or the wait would
-    run past the call's total timeout.
+    run past the call's total timeout. A 429 cools the whole client down for the wait: the
+    limit is usually the provider's, shared by every call.
     """
     if retry > policy.max_retries or not _retryable(error, policy):
         return None
@@ -212,6 +217,8 @@ def retry_delay(
     remaining = deadlines.remaining()
     if remaining is not None and delay >= remaining:
         return None
+    if isinstance(error, ApiError) and error.status == 429:
+        transport.cool_down(delay)
     logger.debug("retry %d of %s in %.2fs after %s", retry, deadlines.endpoint, delay, error)
     return delay
 
@@ -258,11 +265,9 @@ async def request_json(
                 finally:
                     transport.release_slot()
             except AsyncInferError as exc:
-                delay = retry_delay(exc, retries, retry + 1, deadlines)
+                delay = retry_delay(exc, retries, retry + 1, deadlines, transport)
                 if delay is None:
                     raise
-                if isinstance(exc, ApiError) and exc.status == 429:
-                    transport.cool_down(delay)
                 retry += 1
                 await asyncio.sleep(delay)
             else:

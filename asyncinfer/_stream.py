@@ -23,7 +23,6 @@ import orjson
 
 from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
-    ApiError,
     AsyncInferError,
     ClientClosedError,
     IncompleteStreamError,
@@ -392,11 +391,11 @@ class _EventStream(Generic[_Item]):
                 if self._has_output() or self._state is StreamState.CLOSED:
                     raise
                 assert self._deadlines is not None
-                delay = retry_delay(exc, self._retries, self._attempt + 1, self._deadlines)
+                delay = retry_delay(
+                    exc, self._retries, self._attempt + 1, self._deadlines, self._transport
+                )
                 if delay is None:
                     raise
-                if isinstance(exc, ApiError) and exc.status == 429:
-                    self._transport.cool_down(delay)
                 self._attempt += 1
                 self._drop()
                 self._decoder = SSEDecoder(
