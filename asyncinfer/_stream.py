@@ -272,14 +272,16 @@ class _EventStream(Generic[_Item]):
             if self._started_at is not None:
                 self._stopped_at = asyncio.get_running_loop().time()
             span, self._span = self._span, None
-            end_span(
-                span,
-                error=error,
-                ended=how,
-                tokens=self._part_count,
-                retries=self._attempt,
-                time_to_first_token=self.stats.time_to_first_token,
-            )
+            if span is not None:
+                first, start = self._first_token_at, self._started_at
+                end_span(
+                    span,
+                    error=error,
+                    ended=how,
+                    tokens=self._part_count,
+                    retries=self._attempt,
+                    time_to_first_token=None if first is None or start is None else first - start,
+                )
 
     def __del__(self) -> None:
         # An abandoned stream (``break`` without aclose) must not leave an open connection or

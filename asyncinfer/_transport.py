@@ -339,6 +339,7 @@ class Transport:
         self._sniffed = False
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
+        self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
@@ -432,7 +433,7 @@ class Transport:
                 params=request.query or None,
                 data=request.body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+                timeout=self._client_timeout(connect_timeout),
                 read_bufsize=self._limits.read_bufsize,
                 allow_redirects=False,
                 ssl=self._ssl,
@@ -462,6 +463,15 @@ class Transport:
             self.pool.mark_live(node)
         self._check_product(response, stream=request.headers.get("accept") == "text/event-stream")
         return response
+
+    def _client_timeout(self, connect: float | None) -> aiohttp.ClientTimeout:
+        # One per connect limit, not one per request: the rest of the clock is ours.
+        timeout = self._client_timeouts.get(connect)
+        if timeout is None:
+            timeout = self._client_timeouts[connect] = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect
+            )
+        return timeout
 
     def _check_product(self, response: Response, *, stream: bool) -> None:
         if self._verified or not self._product_check or not 200 <= response.status < 300:
