@@ -765,6 +765,17 @@ class _Exchange:
     def path_param(self, name: str) -> str | None:
         return self.params.get(name)
 
+    def task_type_and_id(self) -> tuple[str, str]:
+        """``/{task_type}/{id}`` or ``/{id}`` (Paths.java): with one segment, the task type is
+        ``any``.
+
+        Raises:
+            _EsError: 400 for an unknown task type in the URL.
+        """
+        if "inference_id" in self.params:
+            return _parse_task_type(self.params["task_type_or_id"]), self.params["inference_id"]
+        return "any", self.params["task_type_or_id"]
+
     def check_params(self, *, reads_body: bool = True) -> None:
         """BaseRestHandler.handleRequest: refuse unconsumed query params, then unread bodies."""
         assert self.route is not None
@@ -1834,11 +1845,7 @@ def _inference_target(exchange: _Exchange) -> tuple[str, str]:
     Raises:
         _EsError: a REST-layer error, sent as plain JSON even on ``_stream``.
     """
-    if "inference_id" in exchange.params:
-        url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
-        inference_id = exchange.params["inference_id"]
-    else:
-        url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+    url_task_type, inference_id = exchange.task_type_and_id()
     _require_body(exchange)
     _check_time_param(exchange, "timeout")
     exchange.check_params()
@@ -2184,11 +2191,7 @@ def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoi
 async def _put_endpoint(emulator: ElasticsearchEmulator, exchange: _Exchange) -> web.StreamResponse:
     """PUT _inference[/{task_type}]/{id} (§7.1): create an endpoint."""
     try:
-        if "inference_id" in exchange.params:
-            url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
-            inference_id = exchange.params["inference_id"]
-        else:
-            url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        url_task_type, inference_id = exchange.task_type_and_id()
         _check_time_param(exchange, "timeout")
         _require_body(exchange)
         exchange.check_params()
@@ -2221,11 +2224,7 @@ async def _delete_endpoint(
 ) -> web.StreamResponse:
     """DELETE _inference[/{task_type}]/{id}[?dry_run][&force] (§7.3)."""
     try:
-        if "inference_id" in exchange.params:
-            task_type = _parse_task_type(exchange.params["task_type_or_id"])
-            inference_id = exchange.params["inference_id"]
-        else:
-            task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        task_type, inference_id = exchange.task_type_and_id()
         force = _bool_param(exchange, "force")
         dry_run = _bool_param(exchange, "dry_run")
         exchange.check_params(reads_body=False)
@@ -2288,11 +2287,7 @@ async def _update_endpoint(
 ) -> web.StreamResponse:
     """PUT _inference[/{task_type}]/{id}/_update (§7.4): merge new settings into an endpoint."""
     try:
-        if "inference_id" in exchange.params:
-            url_task_type = _parse_task_type(exchange.params["task_type_or_id"])
-            inference_id = exchange.params["inference_id"]
-        else:
-            url_task_type, inference_id = "any", exchange.params["task_type_or_id"]
+        url_task_type, inference_id = exchange.task_type_and_id()
         _require_body(exchange)
         for name in ("timeout", "master_timeout"):
             _check_time_param(exchange, name)
