@@ -500,17 +500,27 @@ class _EventStream(Generic[_Item]):
                     f"after {self._part_count} text parts"
                 )
             self._bytes += len(chunk)
-            events = self._decoder._feed(chunk)
-            if events:
+            # Message events only (the common case) come as their data; anything else as
+            # decoded events.
+            events = None
+            payloads = self._decoder._feed_messages(chunk)
+            if payloads is None:
+                events = self._decoder._feed(chunk)
+            count = len(events) if events is not None else len(payloads or ())
+            if count:
                 previous = deadlines.last_event
                 deadlines.event()
                 now = deadlines.last_event
                 assert now is not None
                 if previous is not None and now - previous > self._longest_gap:
                     self._longest_gap = now - previous
-                self._events += len(events)
+                self._events += count
                 had_output = self._has_output()
-                done = self._take(events)
+                if events is not None:
+                    done = self._take(events)
+                else:
+                    assert payloads is not None
+                    done = self._take_messages(payloads)
                 if not had_output and self._has_output():
                     self._first_token_at = now
                 if done:
@@ -527,13 +537,8 @@ class _EventStream(Generic[_Item]):
         event, on the hot path.
         """
         payloads = [data for event, data, _id, _retry in events if event == "message"]
-        if len(payloads) == len(events) and DONE not in payloads:
-            # Only message events, no [DONE]: the common case, without a per-event test.
-            try:
-                self._parse(payloads)
-            except SSEProtocolError as exc:
-                self._fail_later(exc)  # raised once what came before it was yielded
-            return False
+        if len(payloads) == len(events):
+            return self._take_messages(payloads)
         payloads = []
         done = False
         failure: AsyncInferError | None = None
@@ -563,6 +568,21 @@ class _EventStream(Generic[_Item]):
         if failure is not None:
             # Raised once the items of the events before it have been yielded.
             self._fail_later(failure)
+            return False
+        if done:
+            self._state = StreamState.DONE
+        return done
+
+    def _take_messages(self, payloads: list[bytes]) -> bool:
+        """:meth:`_take` for a read of message events only: their data, without a per-event
+        test in Python."""
+        done = DONE in payloads
+        if done:
+            payloads = payloads[: payloads.index(DONE)]
+        try:
+            self._parse(payloads)
+        except SSEProtocolError as exc:
+            self._fail_later(exc)  # raised once what came before it was yielded
             return False
         if done:
             self._state = StreamState.DONE

@@ -15,8 +15,6 @@ writes a UTF-8 byte order mark before *every* event rather than once per stream.
 
 from __future__ import annotations
 
-from itertools import repeat
-
 import attrs
 
 from ._config import DEFAULT_MAX_EVENT_BYTES
@@ -36,6 +34,7 @@ _ES_EVENT_LINE = _BOM + b"event: message"
 # Elasticsearch's whole events (spec §3.1): BOM, an event line, one data line, a blank line.
 _ES_MESSAGE = _BOM + b"event: message\ndata: "
 _ES_ERROR = _BOM + b"event: error\ndata: "
+_ES_NEXT_MESSAGE = b"\n\n" + _ES_MESSAGE  # a blank line, then the next message event
 
 
 @attrs.frozen
@@ -225,6 +224,55 @@ class SSEDecoder:
                 return events
         return self._feed_lines(buf, events)
 
+    def _feed_messages(self, data: bytes) -> list[bytes] | None:
+        """The client's hot path: the data of the Elasticsearch message events ``data``
+        completes, or ``None`` (nothing consumed: call :meth:`_feed`).
+
+        It applies at an event boundary (or with only the raw start of an unfinished event
+        held, see :meth:`_feed`), when no CR is in sight and every event the bytes complete is
+        exactly BOM, ``event: message``, one ``data:`` line and a blank line. The result is
+        what ``_feed`` would give as ``("message", data, id, retry)`` tuples, without building
+        the tuples, and with one bytes object per event rather than two (the read is split on
+        the prefix of the next event, not on the blank line).
+        """
+        if (
+            not self._at_event_start
+            or not self._bom_every_event
+            or self._skip_lf
+            or self._data
+            or self._event_type
+            or self._error is not None
+        ):
+            return None
+        pending = self._pending
+        if not pending:
+            buf = data
+        elif self._raw_pending:
+            buf = b"".join((pending, data))
+        else:
+            return None
+        end = buf.rfind(b"\n\n") + 2  # the end of the last whole event
+        if end < 26 or _CR in buf:  # 26: the shortest event, BOM event: message\ndata: \n\n
+            return None
+        payloads = buf[24 : end - 2].split(_ES_NEXT_MESSAGE)
+        limit = self._max_event_bytes
+        if not (
+            buf.startswith(_ES_MESSAGE)
+            # The region holds the opening prefix (1 LF), n - 1 separators (3 LFs each, all
+            # inside it) and the closing blank line (2): with no other LF, the separators are
+            # exactly its event boundaries, and no data holds a line end.
+            and buf.count(b"\n", 0, end) == 3 * len(payloads)
+            and (end <= limit or max(map(len, payloads)) + 24 <= limit)
+            and len(buf) - end <= limit
+        ):
+            return None
+        pending.clear()
+        # What follows is an unfinished event: keep it raw, as _feed does (see there).
+        self._raw_pending = end < len(buf)
+        if self._raw_pending:
+            pending += memoryview(buf)[end:]
+        return payloads
+
     def _parse_raw_pending(self) -> None:
         """Run the line parser over the deferred bytes (it can dispatch nothing from them)."""
         self._raw_pending = False
@@ -256,13 +304,17 @@ class SSEDecoder:
         rest = blocks.pop()  # after the last blank line: an unfinished event, or b""
         last_id = self._last_id
         retry = self._retry
+        end = len(buf) - len(rest)
         if (
             blocks
-            # All message events, each with exactly one LF (between its two lines): checked
-            # in C over the whole read, the common case costs no per-event Python test.
-            and all(map(bytes.startswith, blocks, repeat(_ES_MESSAGE)))
-            and buf.count(b"\n", 0, len(buf) - len(rest)) == 3 * len(blocks)
-            and max(map(len, blocks)) <= self._max_event_bytes
+            # All message events, each with exactly one LF (between its two lines), checked
+            # in C over the whole read: the region starts with a message prefix, n - 1 blank
+            # lines are followed by one, and it holds no LF but those 3n (1 + 3(n - 1) + 2),
+            # so the blank lines split it exactly there. No per-event Python test.
+            and buf.startswith(_ES_MESSAGE)
+            and buf.count(_ES_NEXT_MESSAGE, 0, end) == len(blocks) - 1
+            and buf.count(b"\n", 0, end) == 3 * len(blocks)
+            and (end <= self._max_event_bytes or max(map(len, blocks)) <= self._max_event_bytes)
         ):
             events += [("message", block[24:], last_id, retry) for block in blocks]
             return rest, True

@@ -13,6 +13,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -62,17 +63,29 @@ def decode_pieces(
     *,
     bom_every_event: bool = False,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    client_path: bool = False,
 ) -> tuple[list[ServerSentEvent], bool]:
     """Feed ``pieces`` then close; return the events delivered and whether the ceiling tripped.
 
     Also checks, after every successful feed, that the decoder holds no more than its ceiling.
+    ``client_path`` feeds as the client does: ``_feed_messages`` first, ``_feed`` when it
+    declines.
     """
     decoder = SSEDecoder(bom_every_event=bom_every_event, max_event_bytes=max_event_bytes)
     events: list[ServerSentEvent] = []
     error: SSEProtocolError | None = None
     try:
         for piece in pieces:
-            events += decoder.feed(piece)
+            payloads = decoder._feed_messages(piece) if client_path else None
+            if payloads is None:
+                events += decoder.feed(piece)
+            else:
+                # Message events leave the id and retry in effect unchanged.
+                last_id, retry = decoder._last_id, decoder._retry
+                events += [
+                    ServerSentEvent("message", data.decode("utf-8", "replace"), last_id, retry)
+                    for data in payloads
+                ]
             assert decoder.buffered_bytes <= max_event_bytes
         events += decoder.close()
     except SSEProtocolError as exc:
@@ -453,7 +466,7 @@ def test_sse_module_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "attrs", "itertools", "_config", "_exceptions"}, imported
+    assert imported <= {"__future__", "attrs", "_config", "_exceptions"}, imported
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,23 +515,65 @@ sse_streams = st.builds(
 
 
 @hypothesis_settings
-@given(stream=sse_streams, bom_every_event=st.booleans(), data=st.data())
-@example(stream=b"data: a\r\ndata: b\r\n\r\n", bom_every_event=False, data=None)
-def test_chunking_invariance(stream: bytes, bom_every_event: bool, data: st.DataObject) -> None:
+@given(stream=sse_streams, bom_every_event=st.booleans(), client=st.booleans(), data=st.data())
+@example(stream=b"data: a\r\ndata: b\r\n\r\n", bom_every_event=False, client=False, data=None)
+def test_chunking_invariance(
+    stream: bytes, bom_every_event: bool, client: bool, data: st.DataObject
+) -> None:
+    kwargs = {"bom_every_event": bom_every_event, "client_path": client}
     expected = reference_decode(stream, bom_every_event=bom_every_event)
-    whole = decode_pieces([stream], bom_every_event=bom_every_event)
+    whole = decode_pieces([stream], **kwargs)
     assert whole == (expected, False)
-    bytewise = decode_pieces(
-        one_byte_pieces_and_empty_feeds(stream), bom_every_event=bom_every_event
-    )
+    bytewise = decode_pieces(one_byte_pieces_and_empty_feeds(stream), **kwargs)
     assert bytewise == (expected, False)
     cuts = (
         [i for i in range(1, len(stream)) if stream[i - 1 : i] == b"\r"]  # every CR|LF split
         if data is None
         else data.draw(st.lists(st.integers(0, len(stream)), max_size=8), label="cuts")
     )
-    split = decode_pieces(pieces_of(stream, cuts), bom_every_event=bom_every_event)
+    split = decode_pieces(pieces_of(stream, cuts), **kwargs)
     assert split == (expected, False)
+
+
+_es_streams = st.builds(
+    lambda events, tail: b"".join(events) + tail,
+    st.lists(
+        st.one_of(_es_event, _es_event, _es_event, st.builds(bytes.__add__, _line, _line_end)),
+        max_size=12,
+    ),
+    st.sampled_from([b"", BOM, BOM + b"event: message\nda", b"\n", b"\r"]),
+)
+
+
+@hypothesis_settings
+@given(
+    stream=_es_streams,
+    max_event_bytes=st.one_of(st.integers(1, 80), st.just(DEFAULT_MAX_EVENT_BYTES)),
+    data=st.data(),
+)
+def test_client_path_decodes_elasticsearch_streams_as_the_standard_does(
+    stream: bytes, max_event_bytes: int, data: st.DataObject
+) -> None:
+    # Mostly whole Elasticsearch events, which _feed_messages takes without the line parser.
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8), label="cuts")
+    kwargs: dict[str, Any] = {"bom_every_event": True, "max_event_bytes": max_event_bytes}
+    expected = decode_pieces([stream], **kwargs)
+    assert decode_pieces([stream], client_path=True, **kwargs) == expected
+    assert decode_pieces(pieces_of(stream, cuts), client_path=True, **kwargs) == expected
+    if not expected[1]:
+        assert expected[0] == reference_decode(stream, bom_every_event=True)
+
+
+@pytest.mark.parametrize("tail", [b"x" * 100, b"\n" + b"x" * 100], ids=["one-line", "two-lines"])
+def test_client_path_holds_no_more_than_the_ceiling(tail: bytes) -> None:
+    # Whole events, then an unfinished one longer than the ceiling: the ceiling trips (here or
+    # at the next feed), whichever path took the whole events.
+    event = BOM + b"event: message\ndata: {}\n\n"
+    stream = event + BOM + b"event: message\ndata: " + tail
+    kwargs: dict[str, Any] = {"bom_every_event": True, "max_event_bytes": 60}
+    expected = decode_pieces([stream, b"x"], **kwargs)
+    assert expected == ([E("message", "{}")], True)
+    assert decode_pieces([stream, b"x"], client_path=True, **kwargs) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,8 +597,15 @@ _sse_tokens = st.lists(
 def check_arbitrary_bytes(
     stream: bytes, max_event_bytes: int, bom_every_event: bool, cuts: Sequence[int]
 ) -> None:
-    kwargs = {"bom_every_event": bom_every_event, "max_event_bytes": max_event_bytes}
+    kwargs: dict[str, Any] = {
+        "bom_every_event": bom_every_event,
+        "max_event_bytes": max_event_bytes,
+    }
     whole = decode_pieces([stream], **kwargs)
+    # The client's path (message events as their data) decodes every split the same way.
+    client = {**kwargs, "client_path": True}
+    assert decode_pieces([stream], **client) == whole
+    assert decode_pieces(pieces_of(stream, cuts), **client) == whole
     assert decode_pieces(one_byte_pieces(stream), **kwargs) == whole
     assert decode_pieces(pieces_of(stream, cuts), **kwargs) == whole
     events, failed = whole
