@@ -583,7 +583,10 @@ async def test_connection_limit_is_client_wide(es: ElasticsearchEmulator) -> Non
     assert len(es.requests) == 2
 
 
-async def test_one_span_per_call_ended_however_the_stream_ends(es: ElasticsearchEmulator) -> None:
+async def test_one_span_per_call_ended_however_the_stream_ends(
+    es: ElasticsearchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -593,18 +596,17 @@ async def test_one_span_per_call_ended_however_the_stream_ends(es: Elasticsearch
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("asyncinfer")
-    _tracing._tracer.cache_clear()
-    original = _tracing._tracer
-    _tracing._tracer = lambda: tracer  # type: ignore[assignment]
-    try:
-        async with InferenceClient(es.url) as client:
-            await client.stream_completion("my-endpoint", PROMPT).read_text()  # done
-            es.add_fault(Fault(stall_after=2))
-            async with client.stream_completion("my-endpoint", PROMPT) as stream:  # cancelled
-                await stream.__anext__()
-    finally:
-        _tracing._tracer = original
+    async with InferenceClient(es.url) as client:
+        # No provider configured (the API's proxy): no span at all, not even a no-op one.
+        assert _tracing.start_span("POST /x", {}) is None
+        await client.stream_completion("my-endpoint", PROMPT).read_text()
+        # A provider configured while the client exists (set_tracer_provider is once per
+        # process, so it is patched in here) is used from the next call on.
+        monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+        await client.stream_completion("my-endpoint", PROMPT).read_text()  # done
+        es.add_fault(Fault(stall_after=2))
+        async with client.stream_completion("my-endpoint", PROMPT) as stream:  # cancelled
+            await stream.__anext__()
     spans = exporter.get_finished_spans()
     assert [s.attributes["asyncinfer.ended"] for s in spans] == ["done", "cancelled"]
     assert spans[0].name == "POST /_inference/completion/{inference_id}/_stream"
