@@ -56,9 +56,26 @@ class Deadlines:
 
     Until :meth:`event` is first called, the first-event limit applies; after, the idle limit,
     measured from the latest event. The total limit applies throughout.
+
+    One timer serves the whole call, not one per await: it is armed at the nearest deadline
+    and, when an event has moved the idle deadline on by the time it fires, re-armed for the
+    new one. A stream of many reads thus schedules a handful of timers; a scope per read
+    would push and cancel a loop timer each time, and with thousands of streams open every
+    push is a heap of Python comparisons. :meth:`close` cancels it.
     """
 
-    __slots__ = ("_first", "_loop", "_timeouts", "_total", "endpoint", "last_event")
+    __slots__ = (
+        "_expired",
+        "_first",
+        "_loop",
+        "_timeouts",
+        "_timer",
+        "_timer_at",
+        "_total",
+        "_waiter",
+        "endpoint",
+        "last_event",
+    )
 
     def __init__(self, timeouts: Timeouts, endpoint: str) -> None:
         self._loop = asyncio.get_running_loop()
@@ -68,6 +85,10 @@ class Deadlines:
         self._first: float | None = None
         self.last_event: float | None = None
         self.endpoint = endpoint
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
+        self._expired: RequestTimeoutError | None = None  # what the timer cut short, if it did
         self.attempt()
 
     def attempt(self) -> None:
@@ -89,6 +110,12 @@ class Deadlines:
         """An event arrived: the idle limit restarts from now."""
         self.last_event = self._loop.time()
 
+    def close(self) -> None:
+        """Cancel the timer (the call ended); a later :meth:`run` arms it again."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _nearest(self) -> tuple[float | None, type[RequestTimeoutError], float]:
         t = self._timeouts
         best: tuple[float | None, type[RequestTimeoutError], float] = (
@@ -107,6 +134,23 @@ class Deadlines:
         if phase is not None and seconds is not None and (best[0] is None or phase < best[0]):
             best = (phase, cls, seconds)
         return best
+
+    def _fire(self) -> None:
+        self._timer = None
+        deadline, error_class, seconds = self._nearest()
+        if deadline is None:
+            return
+        if deadline > self._loop.time():
+            # An event moved the deadline on since the timer was armed.
+            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
+            return
+        waiter = self._waiter
+        if waiter is not None and self._expired is None:
+            self._expired = error_class(seconds, detail=self.endpoint)
+            waiter.cancel()
+        # With nobody waiting, the next run() arms a timer at the passed deadline: it fires at
+        # that await's first suspension, as a timeout scope entered late would.
 
     async def run_total(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` under the total limit only (e.g. waiting for a connection slot).
@@ -130,17 +174,34 @@ class Deadlines:
         Raises:
             RequestTimeoutError: The subclass naming the limit that fired.
         """
-        deadline, error_class, seconds = self._nearest()
+        deadline = self._nearest()[0]
         if deadline is None:
             return await awaitable
+        timer = self._timer
+        if timer is None or self._timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
+        task = asyncio.current_task(self._loop)
+        assert task is not None
+        # The cancellation the timer makes is told from any other one as asyncio.timeout does:
+        # by the task's count of pending cancellation requests.
+        cancelling = task.cancelling()
+        self._waiter = task
         try:
-            async with asyncio.timeout_at(deadline) as scope:
-                return await awaitable
-        except TimeoutError as exc:
-            # Our own limits are TimeoutErrors too: only a scope that expired is ours to name.
-            if scope.expired() and not isinstance(exc, RequestTimeoutError):
-                raise error_class(seconds, detail=self.endpoint) from None
+            return await awaitable
+        except asyncio.CancelledError:
+            expired, self._expired = self._expired, None
+            if expired is not None and task.uncancel() <= cancelling:
+                raise expired from None
             raise
+        finally:
+            self._waiter = None
+            if self._expired is not None:
+                # The timer fired as the awaitable finished anyway: withdraw its request.
+                self._expired = None
+                task.uncancel()
 
 
 async def raise_for_status(response: Response, deadlines: Deadlines, request: Request) -> None:
@@ -276,6 +337,8 @@ async def request_json(
     except BaseException as exc:
         end_span(span, error=exc, retries=retry)
         raise
+    finally:
+        deadlines.close()
 
 
 async def _json_attempt(

@@ -63,6 +63,9 @@ class StreamState(enum.Enum):
     CLOSED = "closed"  #: closed early: leaving ``async with``, ``aclose()``, cancellation
 
 
+# States in which nothing is left to read once the connection is gone.
+_SETTLED = frozenset({StreamState.DONE, StreamState.CLOSED})
+
 Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
 
 
@@ -285,18 +288,30 @@ class _EventStream(Generic[_Item]):
 
     def __del__(self) -> None:
         # An abandoned stream (``break`` without aclose) must not leave an open connection or
-        # an "Unclosed response" warning behind. close() is synchronous, so this is safe here.
-        response = getattr(self, "_response", None)  # None if __init__ failed
+        # an "Unclosed response" warning behind, nor a connection slot, a timer or a span.
+        # Everything here is synchronous, so this is safe; the loop may already be closed at
+        # shutdown, hence the suppressed errors.
+        try:
+            response, slot, deadlines, span = (
+                self._response,
+                self._slot,
+                self._deadlines,
+                self._span,
+            )
+        except AttributeError:
+            return  # __init__ failed: nothing was opened
         if response is not None:
             self._response = None
-            with contextlib.suppress(Exception):  # the loop may already be closed at shutdown
+            with contextlib.suppress(Exception):
                 response.close()
-        if getattr(self, "_slot", False):
+        if slot:
             with contextlib.suppress(Exception):
                 self._release_slot()
-        if getattr(self, "_span", None) is not None:
+        if deadlines is not None:
+            deadlines.close()
+        if span is not None:
             with contextlib.suppress(Exception):
-                end_span(self._span, ended="cancelled")
+                end_span(span, ended="cancelled")
 
     def __aiter__(self) -> Self:
         return self
@@ -307,6 +322,8 @@ class _EventStream(Generic[_Item]):
         if self._failure is not None:
             # A failed stream stays failed: never a silent, shorter answer on a second read.
             raise self._failure.with_traceback(None)
+        if self._response is None and self._deferred is None and self._state in _SETTLED:
+            raise StopAsyncIteration  # read to its end (or closed): no I/O left to do
         return await self._guard(self._retrying(self._next_item))
 
     async def sse(self) -> AsyncGenerator[bytes, None]:
@@ -429,6 +446,8 @@ class _EventStream(Generic[_Item]):
             response.close()
         if self._slot:
             self._release_slot()
+        if self._deadlines is not None:
+            self._deadlines.close()
 
     def _release_slot(self) -> None:
         self._slot = False
@@ -467,7 +486,8 @@ class _EventStream(Generic[_Item]):
             raise StopAsyncIteration
         self._response = response
         self._state = StreamState.OPEN
-        await raise_for_status(response, deadlines, self._request)
+        if response.status >= 300:
+            await raise_for_status(response, deadlines, self._request)
         if not response.content_type.startswith("text/event-stream"):
             body = await deadlines.run(response.read_all(4096))
             raise UnexpectedResponseError(
@@ -479,7 +499,8 @@ class _EventStream(Generic[_Item]):
             )
 
     async def _next_item(self) -> _Item:
-        await self._open()
+        if self._state is StreamState.NEW:
+            await self._open()
         if self._state is StreamState.DONE and self._response is not None:
             assert self._deadlines is not None
             await self._finish(self._response, self._deadlines)
@@ -617,6 +638,7 @@ class _EventStream(Generic[_Item]):
                 response.close()
             if self._slot:
                 self._release_slot()
+        deadlines.close()
 
 
 class CompletionStream(_EventStream[str]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+from typing import Any
 
 import orjson
 import pytest
@@ -334,6 +335,45 @@ async def test_total_timeout(es: ElasticsearchEmulator, client: InferenceClient)
     with pytest.raises(asyncinfer.TotalTimeoutError) as info:
         await stream.read_text()
     assert info.value.partial_text == stream.text != ""
+
+
+async def test_events_that_keep_coming_keep_the_idle_limit_from_firing(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    # The stream lasts several idle limits, but no gap between events comes near one: the
+    # idle clock restarts at every event (the one timer, fired early, is re-armed).
+    es.add_fault(Fault(event_delay=0.04))
+    limits = Timeouts(first_event=0.4, idle=0.4)
+    stream = client.stream_completion("my-endpoint", PROMPT, timeouts=limits)
+    assert await stream.read_text() == "".join(expected_tokens(es))
+    assert stream.stats.duration > 2 * 0.4  # long enough for the timer to have fired early
+
+
+async def test_one_timer_serves_a_whole_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A loop timer per read would cost a heap push per read (and with thousands of streams,
+    # a heap of comparisons each). The emulator runs in its own thread here, so every timer
+    # armed on this loop is the client's.
+    loop = asyncio.get_running_loop()
+    armed: list[asyncio.TimerHandle] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = call_at(when, callback, *args, **kwargs)
+        armed.append(handle)
+        return handle
+
+    with ElasticsearchEmulator.in_thread() as es:
+        es.add_endpoint("my-endpoint", "completion")
+        es.add_fault(Fault(event_delay=0.005))  # every event in a read of its own
+        async with InferenceClient(es.url) as client:
+            await client.stream_completion("my-endpoint", "warm-up").read_text()
+            monkeypatch.setattr(loop, "call_at", counting_call_at)
+            stream = client.stream_completion("my-endpoint", PROMPT)
+            await stream.read_text()
+            monkeypatch.undo()
+            assert stream.stats.events >= 10
+            assert 1 <= len(armed) <= 2, armed  # first-event limit, then the idle one
+            assert all(handle.cancelled() for handle in armed)  # none left behind
 
 
 def test_timeouts_are_validated() -> None:
