@@ -31,6 +31,8 @@ from ._protocol import Request, error_from_body
 from ._tracing import end_span, start_span
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._transport import Response, Transport
 
 __all__ = [
@@ -65,6 +67,7 @@ class Deadlines:
     """
 
     __slots__ = (
+        "_cancelling",
         "_expired",
         "_first",
         "_loop",
@@ -89,6 +92,7 @@ class Deadlines:
         self._timer_at = 0.0
         self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
         self._expired: RequestTimeoutError | None = None  # what the timer cut short, if it did
+        self._cancelling = 0  # the waiter's cancellation requests before it waited
         self.attempt()
 
     def attempt(self) -> None:
@@ -168,15 +172,18 @@ class Deadlines:
                 raise TotalTimeoutError(self._timeouts.total or 0.0, detail=self.endpoint) from None
             raise
 
-    async def run(self, awaitable: Awaitable[_T]) -> _T:
-        """Await ``awaitable`` under the nearest deadline.
+    def __enter__(self) -> None:
+        """Put the await that follows under the nearest deadline: ``with deadlines: await ...``.
 
-        Raises:
+        A plain ``with`` around the await, not a coroutine of its own, so that a suspended
+        read holds no extra frame (thousands of streams hold one each).
+
+        Raises (from ``__exit__``):
             RequestTimeoutError: The subclass naming the limit that fired.
         """
         deadline = self._nearest()[0]
         if deadline is None:
-            return await awaitable
+            return
         timer = self._timer
         if timer is None or self._timer_at > deadline:
             if timer is not None:
@@ -187,21 +194,31 @@ class Deadlines:
         assert task is not None
         # The cancellation the timer makes is told from any other one as asyncio.timeout does:
         # by the task's count of pending cancellation requests.
-        cancelling = task.cancelling()
+        self._cancelling = task.cancelling()
         self._waiter = task
-        try:
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task, self._waiter = self._waiter, None
+        expired, self._expired = self._expired, None
+        if expired is None or task is None:
+            return
+        # The timer fired: withdraw its cancellation, and name the limit if it was ours alone.
+        if task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            raise expired from None
+
+    async def run(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` under the nearest deadline (``with self``, as a coroutine).
+
+        Raises:
+            RequestTimeoutError: The subclass naming the limit that fired.
+        """
+        with self:
             return await awaitable
-        except asyncio.CancelledError:
-            expired, self._expired = self._expired, None
-            if expired is not None and task.uncancel() <= cancelling:
-                raise expired from None
-            raise
-        finally:
-            self._waiter = None
-            if self._expired is not None:
-                # The timer fired as the awaitable finished anyway: withdraw its request.
-                self._expired = None
-                task.uncancel()
 
 
 async def raise_for_status(response: Response, deadlines: Deadlines, request: Request) -> None:

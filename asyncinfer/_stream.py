@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 import attrs
@@ -170,7 +169,9 @@ class _EventStream(Generic[_Item]):
         self._parts: list[str] = []  # the text received, in pieces (if kept)
         self._part_count = 0  # pieces of text received, kept or not
         self._keep_text = keep_text
-        self._pending: deque[_Item] = deque()  # received, not yet yielded
+        # Received, not yet yielded, in reverse: pop() from the end is O(1), and an empty
+        # list is 56 bytes where a deque allocates a 624-byte block (per open stream).
+        self._pending: list[_Item] = []
         self._deferred: AsyncInferError | None = None  # raised once _pending is drained
         self._reading = False
         self._text_cache: str | None = None
@@ -243,9 +244,12 @@ class _EventStream(Generic[_Item]):
         if self._failure is not None:
             raise self._failure.with_traceback(None)
         if self._state is StreamState.NEW:
-            # Ends quietly if aclose() was called from another task meanwhile.
-            with contextlib.suppress(StopAsyncIteration):
-                await self._guard(self._retrying(self._open))
+            # Not contextlib.suppress: its object and bound exit would be held for as long as
+            # the request is on its way (~0.8 KB a stream, thousands of streams at once).
+            try:  # noqa: SIM105
+                await self._run(self._open)
+            except StopAsyncIteration:
+                pass  # aclose() was called from another task meanwhile: end quietly
         return self
 
     async def __aexit__(
@@ -318,13 +322,13 @@ class _EventStream(Generic[_Item]):
 
     async def __anext__(self) -> _Item:
         if self._pending:
-            return self._pending.popleft()
+            return self._pending.pop()
         if self._failure is not None:
             # A failed stream stays failed: never a silent, shorter answer on a second read.
             raise self._failure.with_traceback(None)
         if self._response is None and self._deferred is None and self._state in _SETTLED:
             raise StopAsyncIteration  # read to its end (or closed): no I/O left to do
-        return await self._guard(self._retrying(self._next_item))
+        return await self._run(self._next_item)
 
     async def sse(self) -> AsyncGenerator[bytes, None]:
         """Relay the stream to a browser as standard Server-Sent Events (no BOM).
@@ -357,14 +361,27 @@ class _EventStream(Generic[_Item]):
 
     # --- the read loop --------------------------------------------------------------------
 
-    async def _guard(self, step: Coroutine[Any, Any, _T]) -> _T:
-        """Run one step of I/O; on any failure close the connection, keep what arrived."""
+    async def _run(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one step of I/O, starting the request over after a retryable failure before
+        any output; on any other failure close the connection and keep what arrived.
+
+        One coroutine for both jobs: every suspended read holds this frame, so with
+        thousands of streams open a second one would cost memory for nothing.
+        """
         if self._reading:
-            step.close()
             raise UsageError("a stream can be read by one task at a time")
         self._reading = True
         try:
-            return await step
+            while True:
+                try:
+                    return await step()
+                except AsyncInferError as exc:
+                    delay = self._retry_delay(exc)
+                    if delay is None:
+                        raise
+                await self._backoff(delay)
+                if self._state is StreamState.CLOSED:
+                    raise StopAsyncIteration from None
         except StopAsyncIteration:
             raise
         except AsyncInferError as exc:
@@ -401,32 +418,25 @@ class _EventStream(Generic[_Item]):
         """Whether the stream produced output; from then on it is never sent again."""
         return self._part_count > 0
 
-    async def _retrying(self, step: Callable[[], Awaitable[_T]]) -> _T:
-        """Run ``step``; after a retryable failure before any output, start the request over."""
-        while True:
-            try:
-                return await step()
-            except AsyncInferError as exc:
-                if self._has_output() or self._state is StreamState.CLOSED:
-                    raise
-                assert self._deadlines is not None
-                delay = retry_delay(
-                    exc, self._retries, self._attempt + 1, self._deadlines, self._transport
-                )
-                if delay is None:
-                    raise
-                self._attempt += 1
-                self._drop()
-                self._decoder = SSEDecoder(
-                    bom_every_event=True, max_event_bytes=self._max_event_bytes
-                )
-                self._deferred = None
-                self._pending.clear()
-                self._reset_attempt()
-                self._state = StreamState.NEW
-                await self._backoff(delay)
-                if self._state is StreamState.CLOSED:
-                    raise StopAsyncIteration from None
+    def _retry_delay(self, error: AsyncInferError) -> float | None:
+        """Before a retry of ``error``: forget the failed attempt and return the back-off;
+        ``None`` if it is not retried (after output, once closed, or as the policy says)."""
+        if self._has_output() or self._state is StreamState.CLOSED:
+            return None
+        assert self._deadlines is not None
+        delay = retry_delay(
+            error, self._retries, self._attempt + 1, self._deadlines, self._transport
+        )
+        if delay is None:
+            return None
+        self._attempt += 1
+        self._drop()
+        self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=self._max_event_bytes)
+        self._deferred = None
+        self._pending = []
+        self._reset_attempt()
+        self._state = StreamState.NEW
+        return delay
 
     def _reset_attempt(self) -> None:
         """Forget what a failed attempt parsed (it produced no output)."""
@@ -476,11 +486,10 @@ class _EventStream(Generic[_Item]):
             raise StopAsyncIteration  # closed meanwhile
         deadlines.attempt()
         request = with_budget(self._request, deadlines)
-        response = await deadlines.run(
-            self._transport.open(
+        with deadlines:
+            response = await self._transport.open(
                 request, connect_timeout=self._timeouts.connect, attempt=self._attempt
             )
-        )
         if self._state is not StreamState.NEW:
             response.close()  # aclose() came while the headers were on their way
             raise StopAsyncIteration
@@ -513,7 +522,8 @@ class _EventStream(Generic[_Item]):
             response, deadlines = self._response, self._deadlines
             assert response is not None
             assert deadlines is not None
-            chunk = await deadlines.run(response.read_chunk())
+            with deadlines:
+                chunk = await response.read_chunk()
             if not chunk:
                 self._decoder.close()
                 raise IncompleteStreamError(
@@ -549,7 +559,7 @@ class _EventStream(Generic[_Item]):
                     if self._pending and not response.at_eof():
                         break  # yield what came with [DONE] now; the body's end can wait
                     await self._finish(response, deadlines)
-        return self._pending.popleft()
+        return self._pending.pop()
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
         """Turn decoded events into pending items; stop at [DONE] (returning True) or an error.
@@ -610,8 +620,9 @@ class _EventStream(Generic[_Item]):
         return done
 
     def _parse(self, payloads: list[bytes]) -> None:
-        """Parse message payloads into ``_pending`` (and ``_parts``), keeping what parsed
-        before raising for a bad one."""
+        """Parse message payloads into ``_pending`` (empty before: it is read to its end
+        before the next read) and ``_parts``, keeping what parsed before raising for a bad
+        one."""
         raise NotImplementedError
 
     def _fail_later(self, error: AsyncInferError) -> None:
@@ -625,7 +636,8 @@ class _EventStream(Generic[_Item]):
         try:
             rest = 0
             while not response.at_eof() and rest <= _MAX_AFTER_DONE:
-                rest += len(await deadlines.run(response.read_chunk()))
+                with deadlines:
+                    rest += len(await response.read_chunk())
         except AsyncInferError:
             # The answer is complete; a broken connection after [DONE] costs only the reuse.
             self._drop()
@@ -689,7 +701,8 @@ class CompletionStream(_EventStream[str]):
             if self._keep_text:
                 self._parts += tokens
                 self._text_cache = None
-            self._pending += tokens
+            tokens.reverse()
+            self._pending = tokens
         if error is not None:
             raise error
 
@@ -769,10 +782,15 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         }
 
     def _parse(self, payloads: list[bytes]) -> None:
-        for data in payloads:
-            self._parse_chunk(data)
+        chunks: list[ChatCompletionChunk] = []
+        try:
+            for data in payloads:
+                chunks.append(self._parse_chunk(data))  # noqa: PERF401 (keeps those before a bad one)
+        finally:
+            chunks.reverse()
+            self._pending = chunks
 
-    def _parse_chunk(self, data: bytes) -> None:
+    def _parse_chunk(self, data: bytes) -> ChatCompletionChunk:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -782,7 +800,6 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         chunk = ChatCompletionChunk.from_dict(payload)
         if self._keep_text:
             self._chunks.append(chunk)
-        self._pending.append(chunk)
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content or delta.tool_calls or delta.refusal or delta.reasoning:
@@ -792,6 +809,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                 if self._keep_text:
                     self._parts.append(delta.content)
                     self._text_cache = None
+        return chunk
 
     async def text_deltas(self) -> AsyncIterator[str]:
         """Iterate the non-empty content strings of choice 0, as they arrive."""

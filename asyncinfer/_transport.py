@@ -44,6 +44,8 @@ logger = logging.getLogger("asyncinfer")
 _DEAD_BACKOFF_S = 1.0
 _DEAD_BACKOFF_MAX_S = 30.0
 
+_NO_ACCEPT_ENCODING = ("Accept-Encoding",)
+
 
 def user_agent() -> str:
     """``asyncinfer/0.1.0 (python 3.11.7; aiohttp 3.14.5)``."""
@@ -330,6 +332,7 @@ class Transport:
         self._owns_session = session is None
         self._limits = limits
         self._ssl = tls.aiohttp_ssl()
+        self._merged: tuple[Mapping[str, str], dict[str, str]] | None = None
         self._closed = False
         self._product_check = product_check
         self._product_check_streams = product_check_streams
@@ -420,11 +423,8 @@ class Transport:
             self._sniffed = True
             await self._sniff()
         node = self.pool.select(loop.time())
-        headers = {**self._headers, **request.headers}
-        kwargs: dict[str, Any] = {}
-        if request.headers.get("accept") == "text/event-stream":
-            # Whether Elasticsearch flushes gzip per event is unknown (spec §2.1): ask for none.
-            kwargs["skip_auto_headers"] = ("Accept-Encoding",)
+        headers = self._merged_headers(request.headers)
+        stream = request.headers.get("accept") == "text/event-stream"
         started = time.perf_counter()
         try:
             resp = await session.request(
@@ -437,7 +437,9 @@ class Transport:
                 read_bufsize=self._limits.read_bufsize,
                 allow_redirects=False,
                 ssl=self._ssl,
-                **kwargs,
+                # Whether Elasticsearch flushes gzip per event is unknown (spec §2.1): ask for
+                # none on a stream.
+                skip_auto_headers=_NO_ACCEPT_ENCODING if stream else None,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             self._log(request, node, None, started, attempt)
@@ -461,8 +463,17 @@ class Transport:
             self.node_failed(node)
         else:
             self.pool.mark_live(node)
-        self._check_product(response, stream=request.headers.get("accept") == "text/event-stream")
+        self._check_product(response, stream=stream)
         return response
+
+    def _merged_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        # Most requests carry one of a few constant header dicts: merged once, not per request
+        # (the merged dict lives as long as the request is on its way, thousands at a time).
+        # Keyed by identity, holding the key, so that the identity stays unique.
+        cached = self._merged
+        if cached is None or cached[0] is not headers:
+            cached = self._merged = (headers, {**self._headers, **headers})
+        return cached[1]
 
     def _client_timeout(self, connect: float | None) -> aiohttp.ClientTimeout:
         # One per connect limit, not one per request: the rest of the clock is ours.
