@@ -78,6 +78,7 @@ class Deadlines:
         "_waiter",
         "endpoint",
         "last_event",
+        "started",
     )
 
     def __init__(self, timeouts: Timeouts, endpoint: str) -> None:
@@ -93,6 +94,7 @@ class Deadlines:
         self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
         self._expired: RequestTimeoutError | None = None  # what the timer cut short, if it did
         self._cancelling = 0  # the waiter's cancellation requests before it waited
+        self.started = start
         self.attempt()
 
     def attempt(self) -> None:

@@ -45,6 +45,7 @@ DONE = b"[DONE]"
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
+_PLAIN_ID = re.compile(r"[a-z0-9_\-]+")
 _TIME_VALUE = re.compile(r"^(?:-1|0|\d+(?:\.\d+)?(?:d|h|m|s|ms|micros|nanos))$")
 _TASK_TYPES = frozenset(
     {"text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion", "embedding"}
@@ -105,9 +106,12 @@ def _inference_path(task_type: str | None, inference_id: str, suffix: str = "") 
     if not isinstance(inference_id, str) or not inference_id.strip():
         raise InvalidRequestError(f"inference_id must be a non-empty string, got {inference_id!r}")
     _check_task_type(task_type)
-    # safe="" escapes "/" too, so an id can never reach another route.
-    parts = ["", "_inference", *([task_type] if task_type else []), quote(inference_id, safe="")]
-    return "/".join(parts) + suffix
+    # safe="" escapes "/" too, so an id can never reach another route. Elasticsearch's own
+    # ids (lowercase letters, digits, - and _) need no escape: skip quote()'s ~1.5 us.
+    quoted = inference_id if _PLAIN_ID.fullmatch(inference_id) else quote(inference_id, safe="")
+    if task_type:
+        return f"/_inference/{task_type}/{quoted}{suffix}"
+    return f"/_inference/{quoted}{suffix}"
 
 
 def _timeout_query(server_timeout: str | float | None) -> tuple[tuple[str, str], ...]:

@@ -265,7 +265,7 @@ class _EventStream(Generic[_Item]):
 
         Idempotent. What was received stays available (:attr:`text`).
         """
-        self._drop()
+        self._drop()  # a body read to its end has already given its connection back
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)  # ends a retry back-off at once
         if self._state in (StreamState.NEW, StreamState.OPEN):
@@ -469,7 +469,7 @@ class _EventStream(Generic[_Item]):
         deadlines = self._deadlines
         if deadlines is None:
             deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
-            self._started_at = asyncio.get_running_loop().time()
+            self._started_at = deadlines.started
             self._span = start_span(
                 f"POST /_inference/{self._task_type}/{{inference_id}}/_stream",
                 {"asyncinfer.inference_id": self.inference_id, "http.request.method": "POST"},
@@ -556,7 +556,7 @@ class _EventStream(Generic[_Item]):
                     self._first_token_at = now
                 if done:
                     self._end("done")
-                    if self._pending and not response.at_eof():
+                    if self._pending:
                         break  # yield what came with [DONE] now; the body's end can wait
                     await self._finish(response, deadlines)
         return self._pending.pop()

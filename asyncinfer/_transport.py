@@ -388,6 +388,8 @@ class Transport:
 
     def cooldown_remaining(self) -> float:
         """Seconds every new request must still wait after a 429."""
+        if not self._cooldown_until:
+            return 0.0  # never cooled down: no clock to read
         return self._cooldown_until - asyncio.get_running_loop().time()
 
     def cool_down(self, seconds: float) -> None:

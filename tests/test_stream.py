@@ -87,6 +87,22 @@ async def test_without_async_with_reads_to_the_end_and_releases(
     assert es.requests[0].peer == es.requests[1].peer
 
 
+async def test_leaving_right_after_the_last_token_keeps_the_connection(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    # The last tokens, [DONE] and the body's end come in one write; the tokens are yielded
+    # before the body's end is looked at, and leaving `async with` then (no read that sees
+    # the end) still leaves the connection in the pool (aiohttp released it at the end).
+    es.add_fault(Fault(write_size=1 << 20))
+    want = expected_tokens(es)
+    async with client.stream_completion("my-endpoint", PROMPT) as stream:
+        got = [await stream.__anext__() for _ in want]
+        await asyncio.sleep(0.05)  # the body's end is in by now
+    assert got == want and stream.done
+    await client.stream_completion("my-endpoint", "again").read_text()
+    assert es.requests[0].peer == es.requests[1].peer
+
+
 async def test_non_streaming_fallback_is_one_token(es: ElasticsearchEmulator) -> None:
     es.add_endpoint("plain", streaming=False)
     async with InferenceClient(es.url) as client:
