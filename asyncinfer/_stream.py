@@ -33,9 +33,15 @@ from ._exceptions import (
 )
 from ._exchange import Deadlines, raise_for_status, retry_delay, with_budget
 from ._models import ChatCompletionChunk, ChatCompletionMessage, FunctionCall, ToolCall, Usage
-from ._protocol import DONE, Request, completion_tokens, error_from_event
+from ._protocol import (
+    DONE,
+    Request,
+    completion_block_tokens,
+    completion_tokens,
+    error_from_event,
+)
 from ._tracing import end_span, start_span
-from .sse import SSEDecoder
+from .sse import _ES_NEXT_MESSAGE, SSEDecoder
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -531,13 +537,16 @@ class _EventStream(Generic[_Item]):
                     f"after {self._part_count} text parts"
                 )
             self._bytes += len(chunk)
-            # Message events only (the common case) come as their data; anything else as
-            # decoded events.
+            # Message events only (the common case) come as one block of their data;
+            # anything else as decoded events.
             events = None
-            payloads = self._decoder._feed_messages(chunk)
-            if payloads is None:
+            block = b""
+            messages = self._decoder._feed_messages(chunk)
+            if messages is None:
                 events = self._decoder._feed(chunk)
-            count = len(events) if events is not None else len(payloads or ())
+                count = len(events)
+            else:
+                block, count = messages
             if count:
                 previous = deadlines.last_event
                 deadlines.event()
@@ -547,11 +556,7 @@ class _EventStream(Generic[_Item]):
                     self._longest_gap = now - previous
                 self._events += count
                 had_output = self._has_output()
-                if events is not None:
-                    done = self._take(events)
-                else:
-                    assert payloads is not None
-                    done = self._take_messages(payloads)
+                done = self._take(events) if events is not None else self._take_block(block, count)
                 if not had_output and self._has_output():
                     self._first_token_at = now
                 if done:
@@ -603,6 +608,11 @@ class _EventStream(Generic[_Item]):
         if done:
             self._state = StreamState.DONE
         return done
+
+    def _take_block(self, block: bytes, count: int) -> bool:
+        """:meth:`_take` for ``count`` message events whose data ``block`` holds (see
+        ``SSEDecoder._feed_messages``)."""
+        return self._take_messages(block.split(_ES_NEXT_MESSAGE))
 
     def _take_messages(self, payloads: list[bytes]) -> bool:
         """:meth:`_take` for a read of message events only: their data, without a per-event
@@ -694,8 +704,20 @@ class CompletionStream(_EventStream[str]):
     def _item_text(self, item: str) -> str | None:
         return item
 
+    def _take_block(self, block: bytes, count: int) -> bool:
+        tokens = completion_block_tokens(block, count, _ES_NEXT_MESSAGE)
+        if tokens is None:  # [DONE], an error, another shape: event by event
+            return super()._take_block(block, count)
+        self._add(tokens)
+        return False
+
     def _parse(self, payloads: list[bytes]) -> None:
         tokens, error = completion_tokens(payloads)
+        self._add(tokens)
+        if error is not None:
+            raise error
+
+    def _add(self, tokens: list[str]) -> None:
         if tokens:
             self._part_count += len(tokens)
             if self._keep_text:
@@ -703,8 +725,6 @@ class CompletionStream(_EventStream[str]):
                 self._text_cache = None
             tokens.reverse()
             self._pending = tokens
-        if error is not None:
-            raise error
 
     async def read_text(self) -> str:
         """Read the rest of the stream and return the whole text (:attr:`text`)."""

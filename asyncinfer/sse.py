@@ -224,16 +224,20 @@ class SSEDecoder:
                 return events
         return self._feed_lines(buf, events)
 
-    def _feed_messages(self, data: bytes) -> list[bytes] | None:
+    def _feed_messages(self, data: bytes) -> tuple[bytes, int] | None:
         """The client's hot path: the data of the Elasticsearch message events ``data``
-        completes, or ``None`` (nothing consumed: call :meth:`_feed`).
+        completes, as one block, or ``None`` (nothing consumed: call :meth:`_feed`).
 
         It applies at an event boundary (or with only the raw start of an unfinished event
         held, see :meth:`_feed`), when no CR is in sight and every event the bytes complete is
-        exactly BOM, ``event: message``, one ``data:`` line and a blank line. The result is
-        what ``_feed`` would give as ``("message", data, id, retry)`` tuples, without building
-        the tuples, and with one bytes object per event rather than two (the read is split on
-        the prefix of the next event, not on the blank line).
+        exactly BOM, ``event: message``, one ``data:`` line and a blank line.
+
+        Returns:
+            ``(block, n)``: the data of the ``n`` events joined by ``_ES_NEXT_MESSAGE`` (the
+            blank line and prefix between two events; no data holds an LF, so it can hold no
+            separator), as the region of the read that holds them. ``block.split(
+            _ES_NEXT_MESSAGE)`` is what ``_feed`` would give as ``("message", data, id,
+            retry)`` tuples, but a caller that knows the data's shape can skip the split.
         """
         if (
             not self._at_event_start
@@ -254,15 +258,17 @@ class SSEDecoder:
         end = buf.rfind(b"\n\n") + 2  # the end of the last whole event
         if end < 26 or _CR in buf:  # 26: the shortest event, BOM event: message\ndata: \n\n
             return None
-        payloads = buf[24 : end - 2].split(_ES_NEXT_MESSAGE)
+        block = buf[24 : end - 2]
+        events = block.count(_ES_NEXT_MESSAGE) + 1
         limit = self._max_event_bytes
         if not (
             buf.startswith(_ES_MESSAGE)
             # The region holds the opening prefix (1 LF), n - 1 separators (3 LFs each, all
             # inside it) and the closing blank line (2): with no other LF, the separators are
             # exactly its event boundaries, and no data holds a line end.
-            and buf.count(b"\n", 0, end) == 3 * len(payloads)
-            and (end <= limit or max(map(len, payloads)) + 24 <= limit)
+            and buf.count(b"\n", 0, end) == 3 * events
+            # Larger reads (rare: 16 MiB by default) are left to _feed, which checks each event.
+            and end <= limit
             and len(buf) - end <= limit
         ):
             return None
@@ -271,7 +277,7 @@ class SSEDecoder:
         self._raw_pending = end < len(buf)
         if self._raw_pending:
             pending += memoryview(buf)[end:]
-        return payloads
+        return block, events
 
     def _parse_raw_pending(self) -> None:
         """Run the line parser over the deferred bytes (it can dispatch nothing from them)."""

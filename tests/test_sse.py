@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import asyncinfer.sse
+from asyncinfer._protocol import completion_block_tokens, completion_tokens
 from asyncinfer.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEProtocolError
 
 E = ServerSentEvent
@@ -76,10 +78,13 @@ def decode_pieces(
     error: SSEProtocolError | None = None
     try:
         for piece in pieces:
-            payloads = decoder._feed_messages(piece) if client_path else None
-            if payloads is None:
+            messages = decoder._feed_messages(piece) if client_path else None
+            if messages is None:
                 events += decoder.feed(piece)
             else:
+                block, count = messages
+                payloads = block.split(asyncinfer.sse._ES_NEXT_MESSAGE)
+                assert len(payloads) == count
                 # Message events leave the id and retry in effect unchanged.
                 last_id, retry = decoder._last_id, decoder._retry
                 events += [
@@ -769,3 +774,51 @@ def test_one_byte_feeds_of_many_lines_are_linear() -> None:
         events += feed(stream[i : i + 1])
     assert len(events) == 1
     assert len(events[0][1]) == (MIB // len(line)) * len(line) - 6 * (MIB // len(line)) - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The completion stream's hot path: a block of message data to tokens, exactly as parsing
+# each event would give them.
+
+_delta = st.text(max_size=6) | st.sampled_from(['"', "\\", '},{"delta":', "}]}", "\n", "😀"])
+_es_chunk = st.lists(_delta, min_size=1, max_size=3).map(
+    lambda deltas: orjson.dumps({"completion": [{"delta": d} for d in deltas]})
+)
+_crafted = st.lists(
+    st.sampled_from(
+        [b'"', b"\\", b'},{"delta":', b"}]}", b"},", b",", b"a", b"1", b"{", b"[", b" ", b'"a"']
+    ),
+    max_size=8,
+).map(lambda parts: b'{"completion":[{"delta":' + b"".join(parts) + b"}]}")
+_payload = st.one_of(
+    _es_chunk,
+    _es_chunk,
+    _crafted,
+    st.just(b'{"completion":[{"result":"whole"}]}'),
+    st.just(b'{"completion":[{"delta":1}]}'),
+    st.just(b'{"completion":[{"delta":"a"},{"delta":null}]}'),
+    st.just(b'{"completion":[{"delta":"a"}],"x":1}'),
+    st.just(b"[DONE]"),
+)
+
+
+@many_examples
+@given(payloads=st.lists(_payload, min_size=1, max_size=6))
+@example(payloads=[b'{"completion":[{"delta":"a}]}', b'{"completion":[{"delta":b","c"}]}'])
+@example(payloads=[b'{"completion":[{"delta":"a"},{"delta":"b"}]}', b'{"completion":[]}'])
+def test_completion_block_tokens_are_the_tokens_of_each_event(payloads: list[bytes]) -> None:
+    separator = asyncinfer.sse._ES_NEXT_MESSAGE
+    block = separator.join(payloads)
+    fast = completion_block_tokens(block, len(payloads), separator)
+    tokens, error = completion_tokens(payloads)
+    if fast is not None:
+        assert (fast, error) == (tokens, None)
+
+
+@many_examples
+@given(payloads=st.lists(_es_chunk, min_size=1, max_size=6))
+def test_elasticsearch_chunks_take_the_block_path(payloads: list[bytes]) -> None:
+    separator = asyncinfer.sse._ES_NEXT_MESSAGE
+    fast = completion_block_tokens(separator.join(payloads), len(payloads), separator)
+    assert fast is not None
+    assert fast == completion_tokens(payloads)[0]
