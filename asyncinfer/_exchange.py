@@ -71,24 +71,24 @@ class Deadlines:
         "_expired",
         "_first",
         "_loop",
+        "_request",
         "_timeouts",
         "_timer",
         "_timer_at",
         "_total",
         "_waiter",
-        "endpoint",
         "last_event",
         "started",
     )
 
-    def __init__(self, timeouts: Timeouts, endpoint: str) -> None:
+    def __init__(self, timeouts: Timeouts, request: Request) -> None:
         self._loop = asyncio.get_running_loop()
         start = self._loop.time()
         self._timeouts = timeouts
         self._total = None if timeouts.total is None else start + timeouts.total
         self._first: float | None = None
         self.last_event: float | None = None
-        self.endpoint = endpoint
+        self._request = request  # for messages only: not a string per call held meanwhile
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
@@ -102,6 +102,11 @@ class Deadlines:
         first_event = self._timeouts.first_event
         self._first = None if first_event is None else self._loop.time() + first_event
         self.last_event = None
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"`` of the call, for messages."""
+        return self._request.endpoint
 
     @property
     def connect_timeout(self) -> float | None:
@@ -328,7 +333,7 @@ async def request_json(
         UnexpectedResponseError: A 2xx whose body is not JSON.
         TransportError: Connecting or reading failed, or a limit fired.
     """
-    deadlines = Deadlines(timeouts, request.endpoint)
+    deadlines = Deadlines(timeouts, request)
     span = start_span(request.endpoint, {"http.request.method": request.method})
     retry = 0
     try:

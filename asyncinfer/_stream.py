@@ -253,7 +253,7 @@ class _EventStream(Generic[_Item]):
             # Not contextlib.suppress: its object and bound exit would be held for as long as
             # the request is on its way (~0.8 KB a stream, thousands of streams at once).
             try:  # noqa: SIM105
-                await self._run(self._open)
+                await self._run(_EventStream._open)
             except StopAsyncIteration:
                 pass  # aclose() was called from another task meanwhile: end quietly
         return self
@@ -334,7 +334,7 @@ class _EventStream(Generic[_Item]):
             raise self._failure.with_traceback(None)
         if self._response is None and self._deferred is None and self._state in _SETTLED:
             raise StopAsyncIteration  # read to its end (or closed): no I/O left to do
-        return await self._run(self._next_item)
+        return await self._run(_EventStream._next_item)
 
     async def sse(self) -> AsyncGenerator[bytes, None]:
         """Relay the stream to a browser as standard Server-Sent Events (no BOM).
@@ -367,7 +367,7 @@ class _EventStream(Generic[_Item]):
 
     # --- the read loop --------------------------------------------------------------------
 
-    async def _run(self, step: Callable[[], Awaitable[_T]]) -> _T:
+    async def _run(self, step: Callable[[Self], Awaitable[_T]]) -> _T:
         """Run one step of I/O, starting the request over after a retryable failure before
         any output; on any other failure close the connection and keep what arrived.
 
@@ -380,7 +380,7 @@ class _EventStream(Generic[_Item]):
         try:
             while True:
                 try:
-                    return await step()
+                    return await step(self)  # a plain function: no bound method held meanwhile
                 except AsyncInferError as exc:
                     delay = self._retry_delay(exc)
                     if delay is None:
@@ -474,7 +474,7 @@ class _EventStream(Generic[_Item]):
             return
         deadlines = self._deadlines
         if deadlines is None:
-            deadlines = self._deadlines = Deadlines(self._timeouts, self._request.endpoint)
+            deadlines = self._deadlines = Deadlines(self._timeouts, self._request)
             self._started_at = deadlines.started
             self._span = start_span(
                 f"POST /_inference/{self._task_type}/{{inference_id}}/_stream",
@@ -514,6 +514,8 @@ class _EventStream(Generic[_Item]):
             )
 
     async def _next_item(self) -> _Item:
+        # Every suspended read holds this frame: the work between reads is in _received, so
+        # that its locals are not part of it.
         if self._state is StreamState.NEW:
             await self._open()
         if self._state is StreamState.DONE and self._response is not None:
@@ -529,42 +531,54 @@ class _EventStream(Generic[_Item]):
             assert response is not None
             assert deadlines is not None
             with deadlines:
-                chunk = await response.read_chunk()
-            if not chunk:
-                self._decoder.close()
-                raise IncompleteStreamError(
-                    f"the response to {self._request.endpoint} ended without [DONE] "
-                    f"after {self._part_count} text parts"
-                )
-            self._bytes += len(chunk)
-            # Message events only (the common case) come as one block of their data;
-            # anything else as decoded events.
-            events = None
-            block = b""
-            messages = self._decoder._feed_messages(chunk)
-            if messages is None:
-                events = self._decoder._feed(chunk)
-                count = len(events)
-            else:
-                block, count = messages
-            if count:
-                previous = deadlines.last_event
-                deadlines.event()
-                now = deadlines.last_event
-                assert now is not None
-                if previous is not None and now - previous > self._longest_gap:
-                    self._longest_gap = now - previous
-                self._events += count
-                had_output = self._has_output()
-                done = self._take(events) if events is not None else self._take_block(block, count)
-                if not had_output and self._has_output():
-                    self._first_token_at = now
-                if done:
-                    self._end("done")
-                    if self._pending:
-                        break  # yield what came with [DONE] now; the body's end can wait
-                    await self._finish(response, deadlines)
+                try:
+                    chunk = await response.read_chunk_raw()
+                except Exception as exc:
+                    failure = response.read_error(exc)
+                    if failure is None:
+                        raise
+                    raise failure from exc
+            if self._received(chunk, deadlines):
+                if self._pending:
+                    break  # yield what came with [DONE] now; the body's end can wait
+                await self._finish(response, deadlines)
         return self._pending.pop()
+
+    def _received(self, chunk: bytes, deadlines: Deadlines) -> bool:
+        """Take one read's events; ``True`` once ``[DONE]`` arrived."""
+        if not chunk:
+            self._decoder.close()
+            raise IncompleteStreamError(
+                f"the response to {self._request.endpoint} ended without [DONE] "
+                f"after {self._part_count} text parts"
+            )
+        self._bytes += len(chunk)
+        # Message events only (the common case) come as one block of their data; anything
+        # else as decoded events.
+        events = None
+        block = b""
+        messages = self._decoder._feed_messages(chunk)
+        if messages is None:
+            events = self._decoder._feed(chunk)
+            count = len(events)
+        else:
+            block, count = messages
+        if not count:
+            return False
+        previous = deadlines.last_event
+        deadlines.event()
+        now = deadlines.last_event
+        assert now is not None
+        if previous is not None and now - previous > self._longest_gap:
+            self._longest_gap = now - previous
+        self._events += count
+        had_output = self._has_output()
+        done = self._take(events) if events is not None else self._take_block(block, count)
+        if not had_output and self._has_output():
+            self._first_token_at = now
+        if done:
+            self._end("done")
+        return done
 
     def _take(self, events: list[tuple[str, bytes, str | None, int | None]]) -> bool:
         """Turn decoded events into pending items; stop at [DONE] (returning True) or an error.

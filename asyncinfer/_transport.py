@@ -14,7 +14,7 @@ import logging
 import platform
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -216,13 +216,18 @@ def _der(cert: Any) -> bytes:
 class Response:
     """A response whose headers have arrived; the body is read chunk by chunk."""
 
-    __slots__ = ("_content", "_resp", "endpoint", "node")
+    __slots__ = ("_content", "_request", "_resp", "node")
 
-    def __init__(self, resp: aiohttp.ClientResponse, endpoint: str, node: Node) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, request: Request, node: Node) -> None:
         self._resp = resp
         self._content = resp.content
-        self.endpoint = endpoint
+        self._request = request
         self.node = node
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"`` of the request, for messages."""
+        return self._request.endpoint
 
     @property
     def status(self) -> int:
@@ -258,6 +263,19 @@ class Response:
             return await self._content.readany()
         except (aiohttp.ClientError, OSError) as exc:
             raise ReadError(f"connection lost while reading {self.endpoint}: {_why(exc)}") from exc
+
+    def read_chunk_raw(self) -> Awaitable[bytes]:
+        """:meth:`read_chunk` without a coroutine of its own, for the streams' read loop (a
+        suspended read holds every frame of its chain, thousands of streams at a time): a
+        failure raises the transport's own exception, which :meth:`read_error` translates."""
+        return self._content.readany()
+
+    def read_error(self, exc: Exception) -> ReadError | None:
+        """The :class:`ReadError` for a failure of :meth:`read_chunk_raw`; ``None`` if ``exc``
+        is not a transport failure."""
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return ReadError(f"connection lost while reading {self.endpoint}: {_why(exc)}")
+        return None
 
     async def read_all(self, limit: int) -> bytes:
         """The rest of the body, up to ``limit`` bytes.
@@ -460,7 +478,7 @@ class Transport:
             self.node_failed(node)
             raise ConnectError(f"cannot send {where}: {_why(exc)}") from exc
         self._log(request, node, resp.status, started, attempt)
-        response = Response(resp, request.endpoint, node)
+        response = Response(resp, request, node)
         if resp.status in (502, 503, 504):
             self.node_failed(node)
         else:
