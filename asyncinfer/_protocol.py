@@ -331,7 +331,8 @@ def completion_block_tokens(block: bytes, events: int, separator: bytes) -> list
     """The non-empty deltas of ``events`` completion events whose data ``block`` joins with
     ``separator``, if every one is exactly ``{"completion":[{"delta":<string>}, ...]}``
     (Elasticsearch's bytes); ``None`` otherwise: then parse each with
-    :func:`completion_tokens`, which also names a bad one.
+    :func:`completion_tokens`, which also names a bad one. No data may hold an LF (SSE data
+    lines cannot).
 
     The hot path of a completion stream: one ``orjson.loads`` per delta *string*, where
     parsing each chunk builds two dicts, a list and the string. It is exact, not a guess:
@@ -350,17 +351,22 @@ def completion_block_tokens(block: bytes, events: int, separator: bytes) -> list
         return None  # an event shaped otherwise
     loads = orjson.loads
     try:
-        values = list(map(loads, pieces))
+        # One parse for the read: joined with LF-comma, the pieces form an array of exactly
+        # len(pieces) strings only if each is one string. No piece holds an LF and a string
+        # cannot, so each LF lies between two values, and the comma after it is one of the
+        # array's len(pieces) - 1 commas: the pieces hold none, and each is one value.
+        values: list[Any] | None = loads(b"[" + b"\n,".join(pieces) + b"]")
     except orjson.JSONDecodeError:
-        try:  # several deltas in an event (or something else entirely)
+        values = None
+    if values is None or len(values) != len(pieces):
+        try:  # several deltas in an event (or something else entirely): piece by piece
             values = [loads(value) for piece in pieces for value in piece.split(_NEXT_DELTA)]
         except orjson.JSONDecodeError:
             return None
     if set(map(type, values)) != {str}:
         return None  # a delta that is a number, an object...: not a completion chunk
-    if "" in values:
-        values = [value for value in values if value]
-    return values
+    tokens: list[str] = values if "" not in values else [value for value in values if value]
+    return tokens
 
 
 def _describe(exc: Exception) -> str:

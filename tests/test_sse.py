@@ -806,6 +806,7 @@ _payload = st.one_of(
 @given(payloads=st.lists(_payload, min_size=1, max_size=6))
 @example(payloads=[b'{"completion":[{"delta":"a}]}', b'{"completion":[{"delta":b","c"}]}'])
 @example(payloads=[b'{"completion":[{"delta":"a"},{"delta":"b"}]}', b'{"completion":[]}'])
+@example(payloads=[b'{"completion":[{"delta":"a","b"}]}'])  # one piece, two strings
 def test_completion_block_tokens_are_the_tokens_of_each_event(payloads: list[bytes]) -> None:
     separator = asyncinfer.sse._ES_NEXT_MESSAGE
     block = separator.join(payloads)
