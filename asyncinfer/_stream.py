@@ -719,8 +719,10 @@ class CompletionStream(_EventStream[str]):
         return item
 
     def _take_block(self, block: bytes, count: int) -> bool:
-        tokens = completion_block_tokens(block, count, _ES_NEXT_MESSAGE)
-        if tokens is None:  # [DONE], an error, another shape: event by event
+        # Below 3 events a read (live streaming: one event a read) is faster event by event:
+        # the block path's fixed cost is ~0.5 us more.
+        tokens = None if count < 3 else completion_block_tokens(block, count, _ES_NEXT_MESSAGE)
+        if tokens is None:  # few events, [DONE], an error, another shape: event by event
             return super()._take_block(block, count)
         self._add(tokens)
         return False
