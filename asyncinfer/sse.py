@@ -248,6 +248,8 @@ class SSEDecoder:
             or self._error is not None
         ):
             return None
+        if _LF not in data:
+            return None  # completes no event; _feed buffers it in amortised O(1)
         pending = self._pending
         if not pending:
             buf = data

@@ -12,7 +12,9 @@ It is cut into feeds of 1 B, 64 B, 4 KiB and 64 KiB and decoded by:
 * ``naive split``: a hand-tuned ``buf.split(b"\\n\\n")`` splitter for exactly this framing. It
   is not a conforming decoder (no CR line ends, comments, multi-line data, id or retry, size
   limit); it is the speed of light the others are measured against;
-* ``_feed()``: asyncinfer's raw tuples, what the client's read loop consumes;
+* client path: what the client's read loop runs: ``_feed_messages()`` (a read of whole message
+  events as one block of their data and a count), else ``_feed()``;
+* ``_feed()``: asyncinfer's raw tuples;
 * ``feed()``: asyncinfer's public API, one :class:`~asyncinfer.sse.ServerSentEvent` an event;
 * ``httpx-sse``: what ``EventSource.aiter_sse`` runs (an incremental UTF-8 decode, then
   httpx-sse's line and event decoders), plus the BOM strip a user must add (see clients.py);
@@ -93,6 +95,18 @@ def run_raw_feed(chunks: Sequence[bytes]) -> int:
     return count
 
 
+def run_client_path(chunks: Sequence[bytes]) -> int:
+    """What the client's read loop runs: whole message events as one block, else ``_feed``."""
+    decoder = SSEDecoder(bom_every_event=True)
+    messages, feed = decoder._feed_messages, decoder._feed
+    count = 0
+    for chunk in chunks:
+        block = messages(chunk)
+        count += len(feed(chunk)) if block is None else block[1]
+    decoder.close()
+    return count
+
+
 def run_naive(chunks: Sequence[bytes]) -> int:
     """Split on blank lines; read the type and data of Elasticsearch's three-line events."""
     buf = b""
@@ -143,6 +157,7 @@ def run_openai(chunks: Sequence[bytes]) -> int:
 
 FORMS: dict[str, Callable[[Sequence[bytes]], int]] = {
     "naive split (baseline)": run_naive,
+    "asyncinfer client path (`_feed_messages()`, else `_feed()`)": run_client_path,
     "asyncinfer `_feed()` raw": run_raw_feed,
     "asyncinfer `feed()` public": run_feed,
     "httpx-sse decoders + BOM strip": run_httpx_sse,

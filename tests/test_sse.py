@@ -765,6 +765,27 @@ def test_one_byte_feeds_of_a_4mib_event_are_linear() -> None:
 
 
 @pytest.mark.timeout(30)
+def test_one_byte_feeds_on_the_client_path_are_linear() -> None:
+    # The client tries _feed_messages first on every read: a read that completes no event
+    # must not copy what is held (4 MiB a byte at a time would take hours if it did).
+    # The first read ends with the start of the big event, which is then held raw.
+    payload = b"x" * (4 * MIB)
+    first = BOM + b"event: message\ndata: {}\n\n"
+    stream = first + BOM + b"event: message\ndata: " + payload + b"\n\n"
+    decoder = SSEDecoder(bom_every_event=True)
+    reads = [stream[: len(first) + 30]]
+    reads += [stream[i : i + 1] for i in range(len(reads[0]), len(stream))]
+    blocks = []
+    for piece in reads:
+        block = decoder._feed_messages(piece)
+        if block is None:
+            assert decoder._feed(piece) == []
+        else:
+            blocks.append(block)
+    assert blocks == [(b"{}", 1), (payload, 1)]
+
+
+@pytest.mark.timeout(30)
 def test_one_byte_feeds_of_many_lines_are_linear() -> None:
     line = b"data: " + b"y" * 58 + b"\n"
     stream = line * (MIB // len(line)) + b"\n"
