@@ -68,6 +68,7 @@ class Deadlines:
 
     __slots__ = (
         "_cancelling",
+        "_close_after",
         "_expired",
         "_first",
         "_loop",
@@ -94,6 +95,7 @@ class Deadlines:
         self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
         self._expired: RequestTimeoutError | None = None  # what the timer cut short, if it did
         self._cancelling = 0  # the waiter's cancellation requests before it waited
+        self._close_after = False  # close() came while an await was under way
         self.started = start
         self.attempt()
 
@@ -122,8 +124,14 @@ class Deadlines:
         self.last_event = self._loop.time()
 
     def close(self) -> None:
-        """Cancel the timer (the call ended); a later :meth:`run` arms it again."""
-        if self._timer is not None:
+        """Cancel the timer (the call ended); a later :meth:`run` arms it again.
+
+        Called from another task while an await is under way (``aclose()`` during the
+        request), it waits for that await to end: the await keeps its limit meanwhile.
+        """
+        if self._waiter is not None:
+            self._close_after = True
+        elif self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
@@ -151,8 +159,9 @@ class Deadlines:
         deadline, error_class, seconds = self._nearest()
         if deadline is None:
             return
-        if deadline > self._loop.time():
-            # An event moved the deadline on since the timer was armed.
+        if deadline > self._timer_at:
+            # An event moved the deadline on since the timer was armed. (Not compared with
+            # the clock: the loop runs timers up to its clock resolution early.)
             self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
             return
@@ -197,6 +206,7 @@ class Deadlines:
                 timer.cancel()
             self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
+        assert self._waiter is None, "one await at a time under a Deadlines"
         task = asyncio.current_task(self._loop)
         assert task is not None
         # The cancellation the timer makes is told from any other one as asyncio.timeout does:
@@ -211,6 +221,9 @@ class Deadlines:
         tb: TracebackType | None,
     ) -> None:
         task, self._waiter = self._waiter, None
+        if self._close_after:
+            self._close_after = False
+            self.close()
         expired, self._expired = self._expired, None
         if expired is None or task is None:
             return

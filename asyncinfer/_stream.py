@@ -271,7 +271,9 @@ class _EventStream(Generic[_Item]):
 
         Idempotent. What was received stays available (:attr:`text`).
         """
-        self._drop()  # a body read to its end has already given its connection back
+        # A body whose end arrived (even unread, after the last tokens) has already given its
+        # connection back to the pool (aiohttp releases it at the end): close() keeps it.
+        self._drop()
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)  # ends a retry back-off at once
         if self._state in (StreamState.NEW, StreamState.OPEN):

@@ -61,6 +61,25 @@ async def test_closing_the_client_during_a_read_says_so(es: ElasticsearchEmulato
     assert client._transport.pool.nodes[0].failures == 0  # the node did nothing wrong
 
 
+async def test_aclose_while_the_request_is_on_its_way_keeps_its_time_limit(
+    es: ElasticsearchEmulator,
+) -> None:
+    # Elasticsearch sends its headers with the first event: another task's aclose() must not
+    # leave the opening task waiting without its first-event limit.
+    es.add_fault(Fault(first_event_delay=30))
+    async with InferenceClient(es.url, retries=RetryPolicy(max_retries=0)) as client:
+        stream = client.stream_completion("my-endpoint", PROMPT, timeouts=Timeouts(first_event=0.3))
+
+        async def enter() -> StreamState:
+            async with stream:
+                return stream.state
+
+        opener = asyncio.create_task(enter())
+        await asyncio.sleep(0.05)
+        await stream.aclose()
+        assert await asyncio.wait_for(opener, 5) is StreamState.CLOSED  # quietly, in ~0.3 s
+
+
 async def test_aclose_during_a_back_off_inside_async_with(es: ElasticsearchEmulator) -> None:
     es.add_fault(Fault(status=503), times=None)
     async with InferenceClient(es.url, retries=RetryPolicy(backoff_initial=30)) as client:
