@@ -66,6 +66,14 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+def _opt_str(obj: dict[str, Any], key: str) -> str | None:
+    # _get(obj, key, str, optional=True) for a known dict, on the chat stream's hot path.
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _Shape(f"{key!r} has the wrong type ({type(value).__name__})")
+
+
 # --- chat completion stream chunks (spec §4.3) ----------------------------------------------
 
 
@@ -146,12 +154,12 @@ def _choice(obj: Any) -> ChatChoice:
     tool_calls = _get(delta, "tool_calls", list, optional=True) or []
     return ChatChoice(
         index=_get(obj, "index", int, optional=True) or 0,
-        finish_reason=_get(obj, "finish_reason", str, optional=True),
+        finish_reason=_opt_str(obj, "finish_reason"),
         delta=ChatDelta(
-            role=_get(delta, "role", str, optional=True),
-            content=_get(delta, "content", str, optional=True),
-            refusal=_get(delta, "refusal", str, optional=True),
-            reasoning=_get(delta, "reasoning", str, optional=True),
+            role=_opt_str(delta, "role"),
+            content=_opt_str(delta, "content"),
+            refusal=_opt_str(delta, "refusal"),
+            reasoning=_opt_str(delta, "reasoning"),
             tool_calls=[_tool_call_delta(t) for t in tool_calls],
         ),
     )
@@ -192,9 +200,9 @@ class ChatCompletionChunk:
                 raise _Shape(f"none of {sorted(_CHUNK_KEYS)}")
             usage = _get(obj, "usage", dict, optional=True)
             return cls(
-                id=_get(obj, "id", str, optional=True),
-                model=_get(obj, "model", str, optional=True),
-                object=_get(obj, "object", str, optional=True),
+                id=_opt_str(obj, "id"),
+                model=_opt_str(obj, "model"),
+                object=_opt_str(obj, "object"),
                 choices=[_choice(c) for c in _get(obj, "choices", list, optional=True) or []],
                 usage=None if usage is None else Usage._from(usage),
                 raw=obj,

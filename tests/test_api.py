@@ -45,6 +45,8 @@ async def test_chat_stream_chunks_and_final_message(
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices == []  # the usage chunk
     assert chunks[-1].usage is not None
+    # The stream keeps each chunk's event data and rebuilds the chunks from it.
+    assert stream.chunks == chunks and [c.raw for c in stream.chunks] == [c.raw for c in chunks]
     assert stream.text == stream.partial_text == expected
     message = await stream.final_message()  # already read: assembles what arrived
     assert (message.role, message.content, message.finish_reason) == ("assistant", expected, "stop")
