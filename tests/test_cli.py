@@ -205,17 +205,21 @@ async def test_spinner_until_the_first_token_only_on_a_terminal(es: Elasticsearc
 
 async def test_ctrl_c_ends_cleanly_and_closes_the_connection(es: ElasticsearchEmulator) -> None:
     es.add_fault(Fault(stall_after=3))
+    want = "".join(es.answer_for("my-endpoint", "hello")[:3]).encode()
     async with start("stream", "hello", "-i", "my-endpoint", url=es.url) as proc:
         assert proc.stdout is not None
-        first = await asyncio.wait_for(proc.stdout.read(1), 10)  # tokens are arriving
+        # Interrupt once the three tokens sent are on stdout (not merely sent: on a loaded
+        # machine the CLI may not have read the third yet).
+        first = b""
+        while len(first) < len(want):
+            first += await asyncio.wait_for(proc.stdout.read(len(want) - len(first)), 10)
         await eventually(lambda: es.requests[-1].events_sent == 3)
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 130
     assert "Traceback" not in err.decode()
     assert err.decode() == "asyncinfer: interrupted\n"
-    tokens = es.answer_for("my-endpoint", "hello")
-    assert (first + out).decode() == "".join(tokens[:3]) + "\n"  # the line was ended
+    assert first + out == want + b"\n"  # the line was ended
     await es.requests[-1].wait_closed()
     assert es.requests[-1].disconnected_at is not None
     assert not es.requests[-1].completed
