@@ -26,6 +26,7 @@ CLIENT_LABELS = [
 ]
 DECODERS = [
     "naive split (baseline)",
+    "asyncinfer client path (`_feed_messages()`, else `_feed()`)",
     "asyncinfer `_feed()` raw",
     "asyncinfer `feed()` public",
     "httpx-sse decoders + BOM strip",
@@ -79,6 +80,10 @@ async def test_run_quick_covers_every_scenario_and_client(tmp_path: Path) -> Non
     assert [t["target"] for t in raw["targets"]]  # evaluated, met or not
     png = (tmp_path / "results.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) < 100_000
+    # --render measures nothing and writes the same tables from results.json.
+    (tmp_path / "results.md").unlink()
+    await run_script(str(BENCHMARKS / "run.py"), "--render", "--out", str(tmp_path))
+    assert (tmp_path / "results.md").read_text() == md
 
 
 @pytest.mark.timeout(120)
