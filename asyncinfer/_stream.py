@@ -561,7 +561,7 @@ class _EventStream(Generic[_Item]):
         block = b""
         messages = self._decoder._feed_messages(chunk)
         if messages is None:
-            events = self._decoder._feed(chunk)
+            events = self._decoder._feed_general(chunk)
             count = len(events)
         else:
             block, count = messages

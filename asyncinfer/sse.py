@@ -170,6 +170,18 @@ class SSEDecoder:
         general rule gives; tests/test_sse.py checks the decoder against a literal
         transcription of the standard's algorithm.
         """
+        messages = self._feed_messages(data)
+        if messages is not None:  # whole Elasticsearch message events: checked in C
+            last_id, retry = self._last_id, self._retry
+            return [
+                ("message", payload, last_id, retry)
+                for payload in messages[0].split(_ES_NEXT_MESSAGE)
+            ]
+        return self._feed_general(data)
+
+    def _feed_general(self, data: bytes) -> list[_RawEvent]:
+        """:meth:`_feed` once :meth:`_feed_messages` declined ``data`` (the client calls that
+        first itself, then this, so that a declined read is not tried twice)."""
         if self._error is not None:
             raise self._error.with_traceback(None)  # not a traceback that grows per call
         if not data:
@@ -192,7 +204,7 @@ class SSEDecoder:
                     # The raw bytes overstate what the line parser counts: parse them now,
                     # then decide with its exact count.
                     self._parse_raw_pending()
-                    return self._feed(data)
+                    return self._feed_general(data)
                 raise self._fail(buffered)
             pending += data
             return []
@@ -239,6 +251,8 @@ class SSEDecoder:
             _ES_NEXT_MESSAGE)`` is what ``_feed`` would give as ``("message", data, id,
             retry)`` tuples, but a caller that knows the data's shape can skip the split.
         """
+        if _LF not in data:
+            return None  # completes no event; _feed buffers it in amortised O(1)
         if (
             not self._at_event_start
             or not self._bom_every_event
@@ -248,8 +262,6 @@ class SSEDecoder:
             or self._error is not None
         ):
             return None
-        if _LF not in data:
-            return None  # completes no event; _feed buffers it in amortised O(1)
         pending = self._pending
         if not pending:
             buf = data
@@ -297,35 +309,12 @@ class SSEDecoder:
         message`` (or ``error``), one ``data:`` line and a blank line decodes to what the
         general rules give: type, and the data after one space. Anything else (and what
         follows it) is left to the line parser, so this is a shortcut, never a second parser.
+        (Reads of message events only never get here: :meth:`_feed_messages` took them.)
         """
-        if (
-            buf.endswith(b"\n\n")
-            and buf.startswith(_ES_MESSAGE)
-            and buf.count(b"\n") == 3
-            and len(buf) - 2 <= self._max_event_bytes
-        ):
-            # Exactly one message event, the live-streaming case (one event per read): its
-            # only other LF is the one after the event line.
-            events.append(("message", buf[24:-2], self._last_id, self._retry))
-            return b"", True
         blocks = buf.split(b"\n\n")
         rest = blocks.pop()  # after the last blank line: an unfinished event, or b""
         last_id = self._last_id
         retry = self._retry
-        end = len(buf) - len(rest)
-        if (
-            blocks
-            # All message events, each with exactly one LF (between its two lines), checked
-            # in C over the whole read: the region starts with a message prefix, n - 1 blank
-            # lines are followed by one, and it holds no LF but those 3n (1 + 3(n - 1) + 2),
-            # so the blank lines split it exactly there. No per-event Python test.
-            and buf.startswith(_ES_MESSAGE)
-            and buf.count(_ES_NEXT_MESSAGE, 0, end) == len(blocks) - 1
-            and buf.count(b"\n", 0, end) == 3 * len(blocks)
-            and (end <= self._max_event_bytes or max(map(len, blocks)) <= self._max_event_bytes)
-        ):
-            events += [("message", block[24:], last_id, retry) for block in blocks]
-            return rest, True
         limit = self._max_event_bytes
         message, error = _ES_MESSAGE, _ES_ERROR
         for index, block in enumerate(blocks):

@@ -79,8 +79,13 @@ def decode_pieces(
     try:
         for piece in pieces:
             messages = decoder._feed_messages(piece) if client_path else None
-            if messages is None:
+            if not client_path:
                 events += decoder.feed(piece)
+            elif messages is None:
+                events += [
+                    ServerSentEvent(t, d.decode("utf-8", "replace"), i, r)
+                    for t, d, i, r in decoder._feed_general(piece)
+                ]
             else:
                 block, count = messages
                 payloads = block.split(asyncinfer.sse._ES_NEXT_MESSAGE)
@@ -779,7 +784,7 @@ def test_one_byte_feeds_on_the_client_path_are_linear() -> None:
     for piece in reads:
         block = decoder._feed_messages(piece)
         if block is None:
-            assert decoder._feed(piece) == []
+            assert decoder._feed_general(piece) == []
         else:
             blocks.append(block)
     assert blocks == [(b"{}", 1), (payload, 1)]
