@@ -261,8 +261,11 @@ class Response:
         """
         try:
             return await self._content.readany()
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ReadError(f"connection lost while reading {self.endpoint}: {_why(exc)}") from exc
+        except Exception as exc:
+            failure = self.read_error(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def read_chunk_raw(self) -> Awaitable[bytes]:
         """:meth:`read_chunk` without a coroutine of its own, for the streams' read loop (a
