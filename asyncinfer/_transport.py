@@ -43,6 +43,7 @@ logger = logging.getLogger("asyncinfer")
 # elastic-transport does; then it is tried again.
 _DEAD_BACKOFF_S = 1.0
 _DEAD_BACKOFF_MAX_S = 30.0
+_DEAD_BACKOFF_MAX_DOUBLINGS = 16
 
 _NO_ACCEPT_ENCODING = ("Accept-Encoding",)
 
@@ -115,7 +116,10 @@ class NodePool:
     def mark_dead(self, node: Node, now: float) -> None:
         """Take ``node`` out of rotation for its back-off."""
         node.failures += 1
-        backoff = min(_DEAD_BACKOFF_S * 2 ** (node.failures - 1), _DEAD_BACKOFF_MAX_S)
+        # The exponent is capped: thousands of concurrent connects failing together would
+        # otherwise overflow the float (past 2**1023) long after the back-off hit its cap.
+        doubling = min(node.failures - 1, _DEAD_BACKOFF_MAX_DOUBLINGS)
+        backoff = min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
         node.dead_until = now + backoff
 
     def mark_live(self, node: Node) -> None:

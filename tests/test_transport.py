@@ -194,6 +194,19 @@ def test_dead_node_back_off_doubles_up_to_30_s() -> None:
     assert pool.select(now=131.0) in pool.nodes  # back in rotation after its back-off
 
 
+def test_dead_node_back_off_stays_capped_after_thousands_of_failures() -> None:
+    # 10,000 concurrent connects to one node failing at once each mark it dead: 2 ** 1100
+    # used to raise a bare OverflowError out of the failing call.
+    from asyncinfer._transport import NodePool
+
+    pool = NodePool(["http://a"])
+    node = pool.nodes[0]
+    for _ in range(5000):
+        pool.mark_dead(node, now=100.0)
+    assert node.failures == 5000
+    assert node.dead_until == 130.0
+
+
 async def test_reset_before_any_response_byte_moves_to_another_node(
     es: ElasticsearchEmulator,
 ) -> None:
