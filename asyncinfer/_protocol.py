@@ -43,7 +43,13 @@ DONE = b"[DONE]"
 
 # Plain types on both headers: a compatible-with type on one header only is a 400 (spec §2.2).
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
-STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+# Whether Elasticsearch flushes a compressed stream per event is unknown (spec §2.1): a
+# stream asks for no content coding at all.
+STREAM_HEADERS = {
+    "content-type": "application/json",
+    "accept": "text/event-stream",
+    "accept-encoding": "identity",
+}
 
 _PLAIN_ID = re.compile(r"[a-z0-9_\-]+")
 _TIME_VALUE = re.compile(r"^(?:-1|0|\d+(?:\.\d+)?(?:d|h|m|s|ms|micros|nanos))$")

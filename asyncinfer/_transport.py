@@ -45,8 +45,6 @@ _DEAD_BACKOFF_S = 1.0
 _DEAD_BACKOFF_MAX_S = 30.0
 _DEAD_BACKOFF_MAX_DOUBLINGS = 16
 
-_NO_ACCEPT_ENCODING = ("Accept-Encoding",)
-
 
 def user_agent() -> str:
     """``asyncinfer/0.1.0 (python 3.11.7; aiohttp 3.14.5)``."""
@@ -464,9 +462,6 @@ class Transport:
                 read_bufsize=self._limits.read_bufsize,
                 allow_redirects=False,
                 ssl=self._ssl,
-                # Whether Elasticsearch flushes gzip per event is unknown (spec §2.1): ask for
-                # none on a stream.
-                skip_auto_headers=_NO_ACCEPT_ENCODING if stream else None,
             )
         except aiohttp.ConnectionTimeoutError as exc:
             self._log(request, node, None, started, attempt)
