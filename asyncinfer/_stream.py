@@ -156,7 +156,8 @@ class _EventStream(Generic[_Item]):
         self._retries = retries
         self.inference_id = inference_id
         self._max_event_bytes = max_event_bytes
-        self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max_event_bytes)
+        # Made when a response opens: not held by thousands of requests on their way.
+        self._decoder: SSEDecoder | None = None
         self._attempt = 0
         self._wakeup: asyncio.Future[None] | None = None
         self._started_at: float | None = None
@@ -230,7 +231,7 @@ class _EventStream(Generic[_Item]):
     @property
     def buffered_bytes(self) -> int:
         """Bytes received from the network and not yet parsed into events."""
-        held = self._decoder.buffered_bytes
+        held = 0 if self._decoder is None else self._decoder.buffered_bytes
         if self._response is not None:
             held += self._response.buffered_bytes
         return held
@@ -439,7 +440,7 @@ class _EventStream(Generic[_Item]):
             return None
         self._attempt += 1
         self._drop()
-        self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=self._max_event_bytes)
+        self._decoder = None  # the next response gets a new one
         self._deferred = None
         self._pending = []
         self._reset_attempt()
@@ -502,6 +503,7 @@ class _EventStream(Generic[_Item]):
             response.close()  # aclose() came while the headers were on their way
             raise StopAsyncIteration
         self._response = response
+        self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=self._max_event_bytes)
         self._state = StreamState.OPEN
         if response.status >= 300:
             await raise_for_status(response, deadlines, self._request)
@@ -548,8 +550,10 @@ class _EventStream(Generic[_Item]):
 
     def _received(self, chunk: bytes, deadlines: Deadlines) -> bool:
         """Take one read's events; ``True`` once ``[DONE]`` arrived."""
+        decoder = self._decoder
+        assert decoder is not None  # made when the response opened
         if not chunk:
-            self._decoder.close()
+            decoder.close()
             raise IncompleteStreamError(
                 f"the response to {self._request.endpoint} ended without [DONE] "
                 f"after {self._part_count} text parts"
@@ -559,9 +563,9 @@ class _EventStream(Generic[_Item]):
         # else as decoded events.
         events = None
         block = b""
-        messages = self._decoder._feed_messages(chunk)
+        messages = decoder._feed_messages(chunk)
         if messages is None:
-            events = self._decoder._feed_general(chunk)
+            events = decoder._feed_general(chunk)
             count = len(events)
         else:
             block, count = messages
