@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 import attrs
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from ._config import Limits
 from ._exceptions import (
@@ -355,7 +356,7 @@ class Transport:
         self._owns_session = session is None
         self._limits = limits
         self._ssl = tls.aiohttp_ssl()
-        self._merged: tuple[Mapping[str, str], dict[str, str]] | None = None
+        self._merged: tuple[Mapping[str, str], CIMultiDictProxy[str]] | None = None
         self._closed = False
         self._product_check = product_check
         self._product_check_streams = product_check_streams
@@ -488,13 +489,15 @@ class Transport:
         self._check_product(response, stream=stream)
         return response
 
-    def _merged_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
-        # Most requests carry one of a few constant header dicts: merged once, not per request
-        # (the merged dict lives as long as the request is on its way, thousands at a time).
-        # Keyed by identity, holding the key, so that the identity stays unique.
+    def _merged_headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+        # Most requests carry one of a few constant header dicts: merged once, not per request.
+        # Keyed by identity, holding the key, so that the identity stays unique. In aiohttp's
+        # own form with istr names: given str names, aiohttp makes a lower-cased copy of each
+        # per request, held while the request is on its way (~0.5 KB, thousands at a time).
         cached = self._merged
         if cached is None or cached[0] is not headers:
-            cached = self._merged = (headers, {**self._headers, **headers})
+            merged = CIMultiDict((istr(k), v) for k, v in {**self._headers, **headers}.items())
+            cached = self._merged = (headers, CIMultiDictProxy(merged))
         return cached[1]
 
     def _client_timeout(self, connect: float | None) -> aiohttp.ClientTimeout:

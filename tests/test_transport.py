@@ -694,3 +694,20 @@ async def test_sniffing_again_when_a_node_fails(es: ElasticsearchEmulator) -> No
         await _wait_for(lambda: client.hosts == [es.url])
         assert sniffs >= 1
         assert await client.stream_completion("my-endpoint", PROMPT).read_text()
+
+
+def test_request_headers_go_to_aiohttp_merged_once_with_istr_names() -> None:
+    # Given str names, aiohttp makes a lower-cased copy of each per request (memory held by
+    # every request on its way); istr names it takes as they are.
+    from multidict import istr
+
+    from asyncinfer._protocol import STREAM_HEADERS
+
+    client = InferenceClient("http://127.0.0.1:9", headers={"X-Custom": "1", "Accept": "x/y"})
+    transport = client._transport
+    merged = transport._merged_headers(STREAM_HEADERS)
+    assert transport._merged_headers(STREAM_HEADERS) is merged
+    assert all(type(name) is istr for name in merged)
+    # The request's own headers win over the client's, whatever the case.
+    assert merged["accept"] == "text/event-stream"
+    assert merged["x-custom"] == "1"
