@@ -495,10 +495,20 @@ class _EventStream(Generic[_Item]):
             raise StopAsyncIteration  # closed meanwhile
         deadlines.attempt()
         request = with_budget(self._request, deadlines)
+        transport = self._transport
+        await transport.sniff_on_start()
+        # Transport.open's steps, inline: its frame would be held for as long as the request
+        # is on its way, thousands of streams at once.
         with deadlines:
-            response = await self._transport.open(
+            sending = transport.send(
                 request, connect_timeout=self._timeouts.connect, attempt=self._attempt
             )
+            try:
+                answer = await sending.answer
+            except Exception as exc:
+                sending.fail(exc)
+                raise
+        response = sending.answered(answer)
         if self._state is not StreamState.NEW:
             response.close()  # aclose() came while the headers were on their way
             raise StopAsyncIteration

@@ -312,6 +312,56 @@ class Response:
         self._resp.release()
 
 
+class Sending:
+    """A request on its way: ``await sending.answer``, then :meth:`answered` with what it
+    gave, or :meth:`fail` with what it raised.
+
+    Three steps rather than one coroutine so that a caller that already awaits (a stream's
+    open) holds one small object while the request is out, not a second suspended frame
+    (~0.4 KB each, with thousands of streams opening at once).
+    """
+
+    __slots__ = ("_transport", "answer", "attempt", "connect_timeout", "node", "request", "started")
+
+    def __init__(
+        self,
+        transport: Transport,
+        request: Request,
+        node: Node,
+        answer: Awaitable[aiohttp.ClientResponse],
+        connect_timeout: float | None,
+        attempt: int,
+    ) -> None:
+        self._transport = transport
+        self.request = request
+        self.node = node
+        #: Awaited once: the response once its status line and headers arrived.
+        self.answer = answer
+        self.connect_timeout = connect_timeout
+        self.attempt = attempt
+        self.started = time.perf_counter()
+
+    def answered(self, resp: aiohttp.ClientResponse) -> Response:
+        """The response; marks the node live (or dead on 502/503/504), checks the product.
+
+        Raises:
+            UnsupportedProductError: The first successful answer was not from Elasticsearch.
+        """
+        return self._transport._answered(self, resp)
+
+    def fail(self, exc: Exception) -> None:
+        """Raise the client's error for what awaiting :attr:`answer` raised; returns (for
+        the caller to re-raise ``exc``) when it is not a connection failure.
+
+        Raises:
+            ClientClosedError: The transport was closed meanwhile.
+            ConnectError: Connecting or sending failed (the node is marked dead).
+            TLSError: The server's certificate was refused.
+            ConnectTimeoutError: Connecting took longer than the connect limit.
+        """
+        self._transport._failed(self, exc)
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError) and not _is_tls_failure(exc):
         # aiohttp's own text carries the repr of the SSL context, even for http://.
@@ -443,50 +493,67 @@ class Transport:
             ConnectTimeoutError: Connecting took longer than ``connect_timeout``.
             UnsupportedProductError: The first successful answer was not from Elasticsearch.
         """
-        session = self._get_session()
-        loop = asyncio.get_running_loop()
+        await self.sniff_on_start()
+        sending = self.send(request, connect_timeout=connect_timeout, attempt=attempt)
+        try:
+            answer = await sending.answer
+        except Exception as exc:
+            sending.fail(exc)
+            raise
+        return sending.answered(answer)
+
+    async def sniff_on_start(self) -> None:
+        """Sniff once before the first request, if the client was made to."""
         if self._sniff_on_start and not self._sniffed:
+            self._get_session()
             self._sniffed = True
             await self._sniff()
-        node = self.pool.select(loop.time())
-        headers = self._merged_headers(request.headers)
-        stream = request.headers.get("accept") == "text/event-stream"
-        started = time.perf_counter()
-        try:
-            resp = await session.request(
-                request.method,
-                node.url + request.path,
-                params=request.query or None,
-                data=request.body,
-                headers=headers,
-                timeout=self._client_timeout(connect_timeout),
-                read_bufsize=self._limits.read_bufsize,
-                allow_redirects=False,
-                ssl=self._ssl,
-            )
-        except aiohttp.ConnectionTimeoutError as exc:
-            self._log(request, node, None, started, attempt)
+
+    def send(self, request: Request, *, connect_timeout: float | None, attempt: int) -> Sending:
+        """Start sending ``request`` to the next live node (see :class:`Sending`)."""
+        session = self._get_session()
+        node = self.pool.select(asyncio.get_running_loop().time())
+        answer = session.request(
+            request.method,
+            node.url + request.path,
+            params=request.query or None,
+            data=request.body,
+            headers=self._merged_headers(request.headers),
+            timeout=self._client_timeout(connect_timeout),
+            read_bufsize=self._limits.read_bufsize,
+            allow_redirects=False,
+            ssl=self._ssl,
+        )
+        return Sending(self, request, node, answer, connect_timeout, attempt)
+
+    def _failed(self, sending: Sending, exc: Exception) -> None:
+        request, node = sending.request, sending.node
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            self._log(request, node, None, sending.started, sending.attempt)
             self.node_failed(node)
-            assert connect_timeout is not None
-            raise ConnectTimeoutError(connect_timeout, detail=request.endpoint) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            self._log(request, node, None, started, attempt)
+            assert sending.connect_timeout is not None
+            raise ConnectTimeoutError(sending.connect_timeout, detail=request.endpoint) from exc
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            self._log(request, node, None, sending.started, sending.attempt)
             if self._closed:
                 raise ClientClosedError(
                     "the InferenceClient was closed while a request was on its way"
                 ) from exc
-            where = f"{request.endpoint} to {node.url}"
             if _is_tls_failure(exc):
                 raise TLSError(f"TLS handshake with {node.url} failed: {_why(exc)}") from exc
             self.node_failed(node)
+            where = f"{request.endpoint} to {node.url}"
             raise ConnectError(f"cannot send {where}: {_why(exc)}") from exc
-        self._log(request, node, resp.status, started, attempt)
+
+    def _answered(self, sending: Sending, resp: aiohttp.ClientResponse) -> Response:
+        request, node = sending.request, sending.node
+        self._log(request, node, resp.status, sending.started, sending.attempt)
         response = Response(resp, request, node)
         if resp.status in (502, 503, 504):
             self.node_failed(node)
         else:
             self.pool.mark_live(node)
-        self._check_product(response, stream=stream)
+        self._check_product(response, stream=request.headers.get("accept") == "text/event-stream")
         return response
 
     def _merged_headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
