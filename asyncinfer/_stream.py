@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 import attrs
@@ -70,6 +70,24 @@ class StreamState(enum.Enum):
 
 # States in which nothing is left to read once the connection is gone.
 _SETTLED = frozenset({StreamState.DONE, StreamState.CLOSED})
+
+
+class _Stop(enum.Enum):
+    STOP = enum.auto()
+
+
+_STOP = _Stop.STOP  # _run's default when closed meanwhile: raise StopAsyncIteration
+
+
+def _closed_meanwhile(closed: _T | _Stop) -> _T:
+    if closed is _STOP:
+        raise StopAsyncIteration from None  # not chained to the error that was cut short
+    return closed
+
+
+async def _given(stream: _T) -> _T:
+    return stream
+
 
 Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
 
@@ -247,17 +265,15 @@ class _EventStream(Generic[_Item]):
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    def __aenter__(self) -> Coroutine[Any, Any, Self]:
         if self._failure is not None:
             raise self._failure.with_traceback(None)
         if self._state is StreamState.NEW:
-            # Not contextlib.suppress: its object and bound exit would be held for as long as
-            # the request is on its way (~0.8 KB a stream, thousands of streams at once).
-            try:  # noqa: SIM105
-                await self._run(_EventStream._open)
-            except StopAsyncIteration:
-                pass  # aclose() was called from another task meanwhile: end quietly
-        return self
+            # _run's coroutine itself, not one awaiting it: its frame would be held for as long
+            # as the request is on its way (thousands of streams at once). Closed meanwhile
+            # (aclose() from another task), it gives the stream back quietly.
+            return self._run(_EventStream._open, self)
+        return _given(self)
 
     async def __aexit__(
         self,
@@ -370,9 +386,12 @@ class _EventStream(Generic[_Item]):
 
     # --- the read loop --------------------------------------------------------------------
 
-    async def _run(self, step: Callable[[Self], Awaitable[_T]]) -> _T:
+    async def _run(self, step: Callable[[Self], Awaitable[_T]], closed: _T | _Stop = _STOP) -> _T:
         """Run one step of I/O, starting the request over after a retryable failure before
         any output; on any other failure close the connection and keep what arrived.
+
+        When the stream is closed meanwhile (aclose() from another task), return ``closed``
+        (by default: raise StopAsyncIteration).
 
         One coroutine for both jobs: every suspended read holds this frame, so with
         thousands of streams open a second one would cost memory for nothing.
@@ -390,7 +409,7 @@ class _EventStream(Generic[_Item]):
                         raise
                 await self._backoff(delay)
                 if self._state is StreamState.CLOSED:
-                    raise StopAsyncIteration from None
+                    return _closed_meanwhile(closed)
         except StopAsyncIteration:
             raise
         except AsyncInferError as exc:
@@ -402,7 +421,7 @@ class _EventStream(Generic[_Item]):
                         "the InferenceClient was closed while this stream was open",
                         partial_text=self.text,
                     ) from exc
-                raise StopAsyncIteration from None
+                return _closed_meanwhile(closed)
             self._state = StreamState.FAILED
             exc.partial_text = self.text
             self._failure = exc
@@ -472,9 +491,11 @@ class _EventStream(Generic[_Item]):
         self._slot = False
         self._transport.release_slot()
 
-    async def _open(self) -> None:
+    async def _open(self) -> Self:
+        """Send the request and take the response's headers; the stream itself, also when
+        it was closed meanwhile."""
         if self._state is not StreamState.NEW:
-            return
+            return self
         deadlines = self._deadlines
         if deadlines is None:
             deadlines = self._deadlines = Deadlines(self._timeouts, self._request)
@@ -492,7 +513,7 @@ class _EventStream(Generic[_Item]):
         if cooldown > 0:
             await self._backoff(cooldown)  # after a 429 elsewhere; aclose() ends it at once
         if self._state is not StreamState.NEW:
-            raise StopAsyncIteration  # closed meanwhile
+            return self  # closed meanwhile
         deadlines.attempt()
         request = with_budget(self._request, deadlines)
         transport = self._transport
@@ -511,7 +532,7 @@ class _EventStream(Generic[_Item]):
         response = sending.answered(answer)
         if self._state is not StreamState.NEW:
             response.close()  # aclose() came while the headers were on their way
-            raise StopAsyncIteration
+            return self
         self._response = response
         self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=self._max_event_bytes)
         self._state = StreamState.OPEN
@@ -526,6 +547,7 @@ class _EventStream(Generic[_Item]):
                 content_type=response.content_type,
                 body=body.decode("utf-8", "replace"),
             )
+        return self
 
     async def _next_item(self) -> _Item:
         # Every suspended read holds this frame: the work between reads is in _received, so
