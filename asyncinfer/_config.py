@@ -147,7 +147,8 @@ class RetryPolicy:
 
     def backoff(self, retry: int, rand: float) -> float:
         """Seconds to wait before retry number ``retry`` (1-based); ``rand`` is in [0, 1)."""
-        base: float = min(self.backoff_initial * 2.0 ** (retry - 1), self.backoff_max)
+        # The exponent is capped: 2.0 ** 1024 overflows, long after backoff_max is reached.
+        base: float = min(self.backoff_initial * 2.0 ** min(retry - 1, 64), self.backoff_max)
         return base * (1.0 - min(self.jitter, 1.0) * rand)
 
 

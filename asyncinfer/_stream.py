@@ -85,10 +85,6 @@ def _closed_meanwhile(closed: _T | _Stop) -> _T:
     return closed
 
 
-async def _given(stream: _T) -> _T:
-    return stream
-
-
 Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
 
 
@@ -266,14 +262,17 @@ class _EventStream(Generic[_Item]):
     # --- lifecycle ------------------------------------------------------------------------
 
     def __aenter__(self) -> Coroutine[Any, Any, Self]:
-        if self._failure is not None:
-            raise self._failure.with_traceback(None)
         if self._state is StreamState.NEW:
             # _run's coroutine itself, not one awaiting it: its frame would be held for as long
             # as the request is on its way (thousands of streams at once). Closed meanwhile
             # (aclose() from another task), it gives the stream back quietly.
             return self._run(_EventStream._open, self)
-        return _given(self)
+        return self._entered()
+
+    async def _entered(self) -> Self:
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)  # when awaited, as any __aenter__
+        return self
 
     async def __aexit__(
         self,
@@ -517,10 +516,12 @@ class _EventStream(Generic[_Item]):
         deadlines.attempt()
         request = with_budget(self._request, deadlines)
         transport = self._transport
-        await transport.sniff_on_start()
         # Transport.open's steps, inline: its frame would be held for as long as the request
         # is on its way, thousands of streams at once.
         with deadlines:
+            await transport.sniff_on_start()
+            if self._state is not StreamState.NEW:
+                return self  # closed during the sniff: send nothing
             sending = transport.send(
                 request, connect_timeout=self._timeouts.connect, attempt=self._attempt
             )

@@ -109,6 +109,10 @@ async def test_a_failed_stream_stays_failed(es: ElasticsearchEmulator) -> None:
         with pytest.raises(asyncinfer.ReadError):
             async with stream:
                 pass
+        # Like any __aenter__, it raises when awaited, not when called.
+        entering = stream.__aenter__()
+        with pytest.raises(asyncinfer.ReadError):
+            await entering
 
 
 async def test_tokens_that_came_with_done_are_not_held_back() -> None:

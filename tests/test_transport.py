@@ -24,7 +24,7 @@ import trustme
 from aiohttp import web
 
 import asyncinfer
-from asyncinfer import InferenceClient, RetryPolicy, Timeouts
+from asyncinfer import InferenceClient, RetryPolicy, StreamState, Timeouts
 from asyncinfer._protocol import parse_cloud_id
 from asyncinfer.testing import ElasticsearchEmulator, Fault
 
@@ -240,6 +240,50 @@ async def test_sniffing_finds_the_cluster_nodes(es: ElasticsearchEmulator) -> No
         await client.stream_completion("my-endpoint", PROMPT).read_text()
         assert client.hosts == [f"http://localhost:{port}"]
     assert len(es.requests) == 1
+
+
+async def test_a_slow_sniff_on_start_is_under_the_stream_time_limits(
+    es: ElasticsearchEmulator,
+) -> None:
+    port = es.url.rsplit(":", 1)[1]
+
+    async def slow_nodes(_: web.Request) -> web.Response:
+        await asyncio.sleep(3)  # within the sniff's own 5 s limit
+        body = {"nodes": {"n1": {"http": {"publish_address": f"127.0.0.1:{port}"}}}}
+        return web.json_response(body, headers={"X-elastic-product": "Elasticsearch"})
+
+    async with (
+        serve([("GET", "/_nodes/_all/http", slow_nodes)]) as seed,
+        InferenceClient(seed, sniff_on_start=True, retries=0) as client,
+    ):
+        stream = client.stream_completion("my-endpoint", PROMPT, timeouts=Timeouts(total=0.3))
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(asyncinfer.TotalTimeoutError):
+            await stream.read_text()
+        assert asyncio.get_running_loop().time() - started < 2
+    assert es.requests == []
+
+
+async def test_aclose_during_the_sniff_on_start_sends_nothing(es: ElasticsearchEmulator) -> None:
+    port = es.url.rsplit(":", 1)[1]
+
+    async def slow_nodes(_: web.Request) -> web.Response:
+        await asyncio.sleep(0.3)
+        body = {"nodes": {"n1": {"http": {"publish_address": f"127.0.0.1:{port}"}}}}
+        return web.json_response(body, headers={"X-elastic-product": "Elasticsearch"})
+
+    async with (
+        serve([("GET", "/_nodes/_all/http", slow_nodes)]) as seed,
+        InferenceClient(seed, sniff_on_start=True) as client,
+    ):
+        stream = client.stream_completion("my-endpoint", PROMPT)
+        entering = asyncio.create_task(stream.__aenter__())
+        await asyncio.sleep(0.1)
+        await stream.aclose()
+        assert await asyncio.wait_for(entering, 5) is stream
+        assert stream.state is StreamState.CLOSED
+        assert stream._deadlines is not None and stream._deadlines._timer is None
+    assert es.requests == []
 
 
 def test_cloud_id() -> None:
@@ -694,6 +738,11 @@ async def test_sniffing_again_when_a_node_fails(es: ElasticsearchEmulator) -> No
         await _wait_for(lambda: client.hosts == [es.url])
         assert sniffs >= 1
         assert await client.stream_completion("my-endpoint", PROMPT).read_text()
+
+
+def test_retry_back_off_stays_capped_for_huge_retry_counts() -> None:
+    policy = RetryPolicy(backoff_initial=0.5, backoff_max=20, jitter=0, max_retries=10_000)
+    assert policy.backoff(5000, 0.0) == 20  # 2.0 ** 4999 used to raise OverflowError
 
 
 def test_request_headers_go_to_aiohttp_merged_once_with_istr_names() -> None:
