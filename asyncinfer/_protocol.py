@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -115,9 +116,10 @@ def _inference_path(task_type: str | None, inference_id: str, suffix: str = "") 
     # safe="" escapes "/" too, so an id can never reach another route. Elasticsearch's own
     # ids (lowercase letters, digits, - and _) need no escape: skip quote()'s ~1.5 us.
     quoted = inference_id if _PLAIN_ID.fullmatch(inference_id) else quote(inference_id, safe="")
+    # Interned: a fan-out to one endpoint holds one path string, not one per open stream.
     if task_type:
-        return f"/_inference/{task_type}/{quoted}{suffix}"
-    return f"/_inference/{quoted}{suffix}"
+        return sys.intern(f"/_inference/{task_type}/{quoted}{suffix}")
+    return sys.intern(f"/_inference/{quoted}{suffix}")
 
 
 def _timeout_query(server_timeout: str | float | None) -> tuple[tuple[str, str], ...]:

@@ -407,6 +407,7 @@ class Transport:
         self._limits = limits
         self._ssl = tls.aiohttp_ssl()
         self._merged: tuple[Mapping[str, str], CIMultiDictProxy[str]] | None = None
+        self._url: tuple[Node, str, str] | None = None
         self._closed = False
         self._product_check = product_check
         self._product_check_streams = product_check_streams
@@ -513,9 +514,14 @@ class Transport:
         """Start sending ``request`` to the next live node (see :class:`Sending`)."""
         session = self._get_session()
         node = self.pool.select(asyncio.get_running_loop().time())
+        # The last URL is reused: a fan-out to one endpoint holds one string, not one per
+        # request on its way.
+        cached = self._url
+        if cached is None or cached[0] is not node or cached[1] != request.path:
+            cached = self._url = (node, request.path, node.url + request.path)
         answer = session.request(
             request.method,
-            node.url + request.path,
+            cached[2],
             params=request.query or None,
             data=request.body,
             headers=self._merged_headers(request.headers),

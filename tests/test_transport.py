@@ -760,3 +760,13 @@ def test_request_headers_go_to_aiohttp_merged_once_with_istr_names() -> None:
     # The request's own headers win over the client's, whatever the case.
     assert merged["accept"] == "text/event-stream"
     assert merged["x-custom"] == "1"
+
+
+def test_requests_to_one_endpoint_share_one_path_string() -> None:
+    # A fan-out to one endpoint holds one path, not one per open stream.
+    from asyncinfer._protocol import stream_completion_request
+
+    first = stream_completion_request("my-endpoint", "a")
+    second = stream_completion_request("my-" + "endpoint", "b")
+    assert first.path == "/_inference/completion/my-endpoint/_stream"
+    assert second.path is first.path
