@@ -30,6 +30,7 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import SSEProtocolError as SSEProtocolError
 from ._exceptions import StreamApiError as StreamApiError
 from ._exceptions import StreamError as StreamError
+from ._exceptions import TextNotKeptError as TextNotKeptError
 from ._exceptions import TLSError as TLSError
 from ._exceptions import TooManyRequestsError as TooManyRequestsError
 from ._exceptions import TotalTimeoutError as TotalTimeoutError
@@ -123,6 +124,7 @@ __all__ = [
     "SystemMessage",
     "TLSError",
     "TextEmbeddingResult",
+    "TextNotKeptError",
     "TextPart",
     "Timeouts",
     "TooManyRequestsError",

@@ -538,7 +538,7 @@ async def _relay(
     """Write a stream to stdout as it arrives (the shared body of ``stream`` and ``chat``)."""
     start = time.perf_counter()
     first: float | None = None
-    parts = 0
+    parts = characters = 0
     with _Spinner(console, "waiting for the first token") as spinner:
         async with stream:
             async for item in stream:
@@ -550,6 +550,7 @@ async def _relay(
                     record = item.raw
                 if text:
                     parts += 1
+                    characters += len(text)
                 if first is None and (text or args.json):
                     spinner.stop()
                     first = time.perf_counter()
@@ -563,10 +564,10 @@ async def _relay(
         ttft = "n/a" if first is None else f"{(first - start) * 1000:.1f} ms"
         stats = (
             f"time to first token {ttft}; {parts} tokens in {elapsed:.3f} s "
-            f"({parts / elapsed:.1f} tokens/s); {len(stream.text)} characters"
+            f"({parts / elapsed:.1f} tokens/s); {characters} characters"
         )
         if isinstance(stream, asyncinfer.ChatCompletionStream):
-            usage = next((c.usage for c in reversed(stream.chunks) if c.usage), None)
+            usage = stream.usage
             if usage is not None:
                 stats += (
                     f"; usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} "

@@ -280,9 +280,11 @@ class InferenceClient:
             retries: Override the client's :class:`RetryPolicy` (or a number of retries).
             opaque_id: Sent as ``X-Opaque-Id``, to find the request in Elasticsearch's logs
                 and tasks.
-            keep_text: Keep every token on the stream (``text``, ``tokens``, and
-                ``partial_text`` on errors). Turn it off to relay a very long answer in
-                constant memory; the stream then holds nothing once a token is yielded.
+            keep_text: Keep the tokens on the stream (``text``, ``tokens``, and
+                ``partial_text`` on errors), up to ``limits.max_kept_text`` characters: past
+                that the stream drops them, so memory stays bounded however long the answer
+                (``text`` then raises :class:`TextNotKeptError`; ``read_text()`` keeps
+                everything). ``False``: keep nothing once a token is yielded.
 
         Raises:
             InvalidRequestError: An argument is invalid (e.g. a list ``input``).
@@ -299,10 +301,16 @@ class InferenceClient:
             timeouts=timeouts or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
             retries=_retry_policy(retries) or self.retries,
-            keep_text=keep_text,
+            keep=self._keep(keep_text),
         )
         self._streams.add(stream)
         return stream
+
+    def _keep(self, keep_text: bool) -> int | None:
+        """How much text a new stream keeps: 0 none, ``None`` all."""
+        if not isinstance(keep_text, bool):
+            raise InvalidRequestError(f"keep_text must be a bool, got {keep_text!r}")
+        return self.limits.max_kept_text if keep_text else 0
 
     # --- chat completion --------------------------------------------------------------------
 
@@ -347,8 +355,9 @@ class InferenceClient:
             server_timeout: How long Elasticsearch may wait for the provider to start.
             retries: Override the client's :class:`RetryPolicy`.
             opaque_id: Sent as ``X-Opaque-Id``.
-            keep_text: Keep the chunks and content received on the stream (see
-                :meth:`stream_completion`); ``final_message()`` needs them.
+            keep_text: Keep the chunks and content received on the stream, up to
+                ``limits.max_kept_text`` bytes of chunk data (see :meth:`stream_completion`);
+                ``final_message()`` keeps every chunk whatever this says.
 
         Raises:
             InvalidRequestError: An argument is invalid; the message names the field.
@@ -394,7 +403,7 @@ class InferenceClient:
             timeouts=timeouts or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
             retries=_retry_policy(retries) or self.retries,
-            keep_text=keep_text,
+            keep=self._keep(keep_text),
         )
         self._streams.add(stream)
         return stream

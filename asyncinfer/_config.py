@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_KEEPALIVE_S",
     "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_KEPT_TEXT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_READ_BUFSIZE",
     "DEFAULT_RETRY_ON_STATUS",
@@ -46,6 +47,12 @@ DEFAULT_READ_BUFSIZE = 64 * 1024
 # (xpack.inference.http.max_response_size, spec §2.6); 16 MiB fits any real answer and stops a
 # runaway or hostile stream from growing memory without bound.
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+# What a stream keeps of the text it yielded (for ``text`` and ``partial_text``), in characters.
+# The longest answers models give are ~128k tokens, about 0.5 M characters; twice that keeps every
+# real answer whole, while a runaway or endless stream costs at most ~1 MB (plus the pieces' own
+# overhead) instead of growing with the answer.
+DEFAULT_MAX_KEPT_TEXT = 1024 * 1024
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -102,6 +109,11 @@ def _non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) ->
 def _positive_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
+
+
+def _positive_int_or_none(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None:
+        _positive_int(_, attribute, value)
 
 
 def _non_negative_float(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -172,6 +184,11 @@ class Limits:
         read_bufsize: Bytes aiohttp buffers per connection before it stops reading the socket
             (it pauses at twice this): the memory a slow consumer costs.
         max_event_bytes: The largest server-sent event accepted.
+        max_kept_text: How much of the text it yielded a stream keeps for ``text``,
+            ``tokens`` and ``partial_text``, in characters (for chat streams: bytes of chunk
+            data). Past it the stream drops what it kept, so memory stays bounded however long
+            the answer, and asking for the text raises :class:`TextNotKeptError`. ``None``: no
+            limit. ``read_text()`` and ``final_message()`` always keep the whole answer.
     """
 
     connections: int = attrs.field(default=DEFAULT_CONNECTIONS, validator=_non_negative_int)
@@ -181,3 +198,6 @@ class Limits:
     keepalive: float = attrs.field(default=DEFAULT_KEEPALIVE_S, validator=_non_negative_float)
     read_bufsize: int = attrs.field(default=DEFAULT_READ_BUFSIZE, validator=_positive_int)
     max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_positive_int)
+    max_kept_text: int | None = attrs.field(
+        default=DEFAULT_MAX_KEPT_TEXT, validator=_positive_int_or_none
+    )

@@ -32,10 +32,13 @@
     └── UsageError                  the caller misused an object
         ├── InvalidRequestError     a request argument is invalid; raised before any I/O
         │                           (also a ValueError)
-        └── ClientClosedError       the client was closed
+        ├── ClientClosedError       the client was closed
+        └── TextNotKeptError        a stream's text was asked for, but it did not keep it
 
 Every error raised by a stream after its request was sent carries ``partial_text``: the
-tokens received before the failure, joined. Nothing the server sent is lost.
+tokens received before the failure, joined. Nothing the server sent is lost: the stream yields
+every token it received before it raises. (A stream that passed ``Limits.max_kept_text`` no
+longer keeps its text: its errors then carry ``""`` and a note that says so.)
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ __all__ = [
     "StreamApiError",
     "StreamError",
     "TLSError",
+    "TextNotKeptError",
     "TooManyRequestsError",
     "TotalTimeoutError",
     "TransportError",
@@ -79,8 +83,10 @@ class AsyncInferError(Exception):
     """Root of every error asyncinfer raises.
 
     Attributes:
-        partial_text: Text a stream had received before the error ("" when none, or when
-            the error did not come from a stream).
+        partial_text: Text a stream had received before the error ("" when none, when the
+            error did not come from a stream, or when the stream did not keep its text: made
+            with ``keep_text=False``, or past ``Limits.max_kept_text``, which a note on the
+            error then says).
     """
 
     partial_text: str = ""
@@ -315,3 +321,13 @@ class InvalidRequestError(UsageError, ValueError):
 
 class ClientClosedError(UsageError):
     """The :class:`~asyncinfer.InferenceClient` is closed; create a new one."""
+
+
+class TextNotKeptError(UsageError):
+    """A stream's text (``text``, ``tokens``, ``chunks``, ``read_text()``) was asked for, but
+    the stream no longer keeps it: the answer passed ``Limits.max_kept_text``, or the stream
+    was made with ``keep_text=False`` and has yielded tokens already.
+
+    The tokens themselves were all yielded; keep them as they come, call ``read_text()``
+    before reading, or raise the limit (``Limits(max_kept_text=None)`` keeps everything).
+    """

@@ -28,6 +28,7 @@ from ._exceptions import (
     RequestTimeoutError,
     SSEProtocolError,
     StreamApiError,
+    TextNotKeptError,
     UnexpectedResponseError,
     UsageError,
 )
@@ -139,6 +140,7 @@ class _EventStream(Generic[_Item]):
         "_request",
         "_response",
         "_retries",
+        "_room",
         "_slot",
         "_span",
         "_started_at",
@@ -162,7 +164,7 @@ class _EventStream(Generic[_Item]):
         timeouts: Timeouts,
         max_event_bytes: int,
         retries: RetryPolicy,
-        keep_text: bool = True,
+        keep: int | None = None,
     ) -> None:
         self._transport = transport
         self._request = request
@@ -189,7 +191,10 @@ class _EventStream(Generic[_Item]):
         self._deadlines: Deadlines | None = None
         self._parts: list[str] = []  # the text received, in pieces (if kept)
         self._part_count = 0  # pieces of text received, kept or not
-        self._keep_text = keep_text
+        # keep: how much text to keep (0: none, None: all). _room is what may still be kept;
+        # below 0 the text was dropped past the limit, and asking for it raises.
+        self._keep_text = keep != 0
+        self._room = keep
         # Received, not yet yielded, in reverse: pop() from the end is O(1), and an empty
         # list is 56 bytes where a deque allocates a 624-byte block (per open stream).
         self._pending: list[_Item] = []
@@ -207,7 +212,13 @@ class _EventStream(Generic[_Item]):
     @property
     def text(self) -> str:
         """The text received so far, joined ("" when the stream was made with
-        ``keep_text=False``)."""
+        ``keep_text=False``).
+
+        Raises:
+            TextNotKeptError: The answer passed ``Limits.max_kept_text``: the stream dropped
+                its text to keep memory bounded.
+        """
+        self._check_kept()
         if self._text_cache is None:
             self._text_cache = "".join(self._parts)
         return self._text_cache
@@ -215,6 +226,61 @@ class _EventStream(Generic[_Item]):
     @property
     def partial_text(self) -> str:
         """The text received so far (the same as :attr:`text`)."""
+        return self.text
+
+    @property
+    def text_kept(self) -> bool:
+        """Whether :attr:`text` holds every token received: ``False`` once the stream dropped
+        its text past ``Limits.max_kept_text``, or when made with ``keep_text=False``."""
+        return self._keep_text
+
+    def _check_kept(self) -> None:
+        if self._room is not None and self._room < 0:
+            raise TextNotKeptError(
+                f"{self._task_type}/{self.inference_id}: the stream no longer keeps its text: "
+                f"the answer passed the client's Limits.max_kept_text after "
+                f"{self._part_count} pieces of text. Keep the tokens as they are yielded, call "
+                "read_text() before reading, or raise the limit (None keeps everything)."
+            )
+
+    def _drop_text(self) -> None:
+        """Past the limit: forget what was kept, so memory stays bounded however long the
+        answer (the tokens themselves are all yielded)."""
+        self._keep_text = False
+        self._parts = []
+        self._text_cache = None
+
+    def _keep_all(self) -> None:
+        """For calls that return the whole answer: keep every token from now on.
+
+        Raises:
+            TextNotKeptError: Tokens were yielded and not kept; the whole answer is gone.
+        """
+        if self._keep_text:
+            self._room = None
+            return
+        self._check_kept()
+        if self._unkept_output():
+            raise TextNotKeptError(
+                f"{self._task_type}/{self.inference_id}: the stream was made with "
+                f"keep_text=False and has received {self._events} events already: "
+                "the whole answer can no longer be returned."
+            )
+        self._keep_text = True
+        self._room = None
+
+    def _unkept_output(self) -> bool:
+        """Whether anything was received that the whole answer needs (not kept)."""
+        return self._events > 0  # a chat stream's role or tool-call chunks count too
+
+    def _received_text(self, error: AsyncInferError) -> str:
+        """The text for ``error.partial_text``; a note on ``error`` says when it was dropped."""
+        if self._room is not None and self._room < 0:
+            error.add_note(
+                "partial_text is empty: the stream dropped its text when the answer passed "
+                "Limits.max_kept_text (the tokens were all yielded)"
+            )
+            return ""
         return self.text
 
     @property
@@ -416,13 +482,14 @@ class _EventStream(Generic[_Item]):
             if self._state is StreamState.CLOSED:
                 # aclose() (or the client's close()) from another task cut this read short.
                 if self._transport.closed:
-                    raise ClientClosedError(
-                        "the InferenceClient was closed while this stream was open",
-                        partial_text=self.text,
-                    ) from exc
+                    closed_error = ClientClosedError(
+                        "the InferenceClient was closed while this stream was open"
+                    )
+                    closed_error.partial_text = self._received_text(closed_error)
+                    raise closed_error from exc
                 return _closed_meanwhile(closed)
             self._state = StreamState.FAILED
-            exc.partial_text = self.text
+            exc.partial_text = self._received_text(exc)
             self._failure = exc
             if isinstance(exc, RequestTimeoutError):
                 self._end("timeout", exc)
@@ -748,11 +815,19 @@ class CompletionStream(_EventStream[str]):
 
     @property
     def tokens(self) -> list[str]:
-        """Every non-empty token received so far (a copy)."""
+        """Every non-empty token received so far (a copy; ``[]`` with ``keep_text=False``).
+
+        Raises:
+            TextNotKeptError: The answer passed ``Limits.max_kept_text``.
+        """
+        self._check_kept()
         return list(self._parts)
 
     def _count_label(self) -> str:
         return f"tokens={self._part_count}"
+
+    def _unkept_output(self) -> bool:
+        return self._part_count > 0  # events without text (the empty first one) lose nothing
 
     def _item_text(self, item: str) -> str | None:
         return item
@@ -778,11 +853,23 @@ class CompletionStream(_EventStream[str]):
             if self._keep_text:
                 self._parts += tokens
                 self._text_cache = None
+                if self._room is not None:
+                    self._room -= sum(map(len, tokens))
+                    if self._room < 0:
+                        self._drop_text()
             tokens.reverse()
             self._pending = tokens
 
     async def read_text(self) -> str:
-        """Read the rest of the stream and return the whole text (:attr:`text`)."""
+        """Read the rest of the stream and return the whole text (:attr:`text`).
+
+        The stream keeps the whole answer for this, however long (``Limits.max_kept_text``
+        and ``keep_text=False`` bound only what iterating keeps).
+
+        Raises:
+            TextNotKeptError: Tokens already yielded were not kept (see :attr:`text`).
+        """
+        self._keep_all()
         async for _ in self:
             pass
         return self.text
@@ -796,7 +883,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
     :attr:`text` and ``partial_text`` hold the assistant content received so far.
     """
 
-    __slots__ = ("_chunks", "_output")
+    __slots__ = ("_chunks", "_finish_reason", "_output", "_usage")
     _task_type = "chat_completion"
 
     def __init__(
@@ -808,7 +895,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         timeouts: Timeouts,
         max_event_bytes: int,
         retries: RetryPolicy,
-        keep_text: bool = True,
+        keep: int | None = None,
     ) -> None:
         super().__init__(
             transport,
@@ -817,25 +904,52 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
             timeouts=timeouts,
             max_event_bytes=max_event_bytes,
             retries=retries,
-            keep_text=keep_text,
+            keep=keep,
         )
         # The event data of each chunk, not the chunk objects: a long answer then costs one
         # bytes object a chunk, which the garbage collector never scans (kept objects made
         # every chunk ~2.5x slower to parse, through ever longer collections).
         self._chunks: list[bytes] = []
         self._output = False  # a chunk with content, a refusal or a tool call arrived
+        # Kept whatever is kept of the chunks: the relay's closing event and the CLI need them.
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
 
     def _has_output(self) -> bool:
         return self._output
 
     def _reset_attempt(self) -> None:
-        self._chunks.clear()  # the failed attempt's chunks carried no output
+        # The failed attempt's chunks carried no output: forget them, and what they cost.
+        if self._room is not None and self._room >= 0:
+            self._room += sum(map(len, self._chunks))
+        self._chunks.clear()
+        self._finish_reason = self._usage = None
+
+    def _drop_text(self) -> None:
+        super()._drop_text()
+        self._chunks = []
 
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
         """Every chunk received so far: new objects, equal to those yielded, rebuilt from the
-        event data the stream keeps (``[]`` with ``keep_text=False``)."""
+        event data the stream keeps (``[]`` with ``keep_text=False``).
+
+        Raises:
+            TextNotKeptError: The chunk data passed ``Limits.max_kept_text``.
+        """
+        self._check_kept()
         return [ChatCompletionChunk.from_dict(orjson.loads(data)) for data in self._chunks]
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why choice 0 ended (e.g. ``"stop"``, ``"length"``, ``"tool_calls"``), once known."""
+        return self._finish_reason
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token usage, from the usage chunk (usually the last before ``[DONE]``), once it
+        arrived."""
+        return self._usage
 
     @property
     def partial_text(self) -> str:
@@ -852,11 +966,10 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         return None
 
     def _done_data(self) -> dict[str, Any]:
-        message = assemble_message(self.chunks)
-        usage = message.usage
+        usage = self._usage
         return {
             "done": True,
-            "finish_reason": message.finish_reason,
+            "finish_reason": self._finish_reason,
             "usage": None if usage is None else usage.raw,
         }
 
@@ -877,17 +990,26 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                 f"message event is not JSON: {data[:200].decode('utf-8', 'replace')!r}"
             ) from None
         chunk = ChatCompletionChunk.from_dict(payload)
-        if self._keep_text:
-            self._chunks.append(data)
+        if chunk.usage is not None:
+            self._usage = chunk.usage
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content or delta.tool_calls or delta.refusal or delta.reasoning:
                 self._output = True
-            if choice.index == 0 and delta.content:
-                self._part_count += 1
-                if self._keep_text:
-                    self._parts.append(delta.content)
-                    self._text_cache = None
+            if choice.index == 0:
+                if choice.finish_reason is not None:
+                    self._finish_reason = choice.finish_reason
+                if delta.content:
+                    self._part_count += 1
+                    if self._keep_text:
+                        self._parts.append(delta.content)
+                        self._text_cache = None
+        if self._keep_text:
+            self._chunks.append(data)
+            if self._room is not None:
+                self._room -= len(data)
+                if self._room < 0:
+                    self._drop_text()
         return chunk
 
     async def text_deltas(self) -> AsyncIterator[str]:
@@ -902,11 +1024,14 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
 
         Tool calls are assembled from their fragments; ``usage`` comes from the usage chunk.
 
+        The stream keeps every chunk for this, however long (as
+        :meth:`CompletionStream.read_text` does).
+
         Raises:
+            TextNotKeptError: Chunks already yielded were not kept.
             AsyncInferError: The errors of :class:`CompletionStream`, from reading the rest.
         """
-        if not self._keep_text:
-            raise UsageError("final_message() needs the chunks: create the stream with keep_text")
+        self._keep_all()
         async for _ in self:
             pass
         return assemble_message(self.chunks)

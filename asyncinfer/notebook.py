@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._stream import CompletionStream
+
 if TYPE_CHECKING:
-    from ._stream import ChatCompletionStream, CompletionStream
+    from ._stream import ChatCompletionStream
 
 __all__ = ["show"]
 
@@ -86,35 +88,43 @@ async def show(
     show_one: Callable[..., Any] = ipython_display if display is None else display
     markdown: Callable[[str], object] = Markdown
     handle = show_one(markdown(""), display_id=True)
-    renderer = _Renderer(lambda text: handle.update(markdown(text)), min_interval)
+    pieces: list[str] = []
+    renderer = _Renderer(lambda: handle.update(markdown("".join(pieces))), min_interval)
     try:
         async with stream:
-            async for _ in stream:
-                renderer.set(stream.text)
+            # The text is kept here, not read from stream.text: that joins on every token,
+            # and stops at Limits.max_kept_text where this must show everything.
+            async for piece in _pieces(stream):
+                pieces.append(piece)
+                renderer.changed()
     finally:
-        renderer.close(stream.text)
+        renderer.close()
         await stream.aclose()
-    return stream.text
+    return "".join(pieces)
+
+
+def _pieces(stream: CompletionStream | ChatCompletionStream) -> AsyncIterator[str]:
+    """The non-empty pieces of text (of choice 0, for a chat stream), as they arrive."""
+    return stream if isinstance(stream, CompletionStream) else stream.text_deltas()
 
 
 class _Renderer:
-    """Calls ``render`` with the latest text, at most once per interval, never late.
+    """Calls ``render`` after changes, at most once per interval, never late.
 
-    An update that comes too soon is not dropped: a timer renders it when the interval has
+    A change that comes too soon is not dropped: a timer renders it when the interval has
     passed, so the output keeps up even while the stream pauses.
     """
 
-    def __init__(self, render: Callable[[str], object], interval: float) -> None:
+    def __init__(self, render: Callable[[], object], interval: float) -> None:
         self._render = render
         self._interval = interval
-        self._text = ""
-        self._shown = ""
+        self._dirty = False
         self._shown_at = -float("inf")
         self._timer: asyncio.TimerHandle | None = None
 
-    def set(self, text: str) -> None:
-        self._text = text
-        if self._timer is not None or text == self._shown:
+    def changed(self) -> None:
+        self._dirty = True
+        if self._timer is not None:
             return
         wait = self._shown_at + self._interval - time.monotonic()
         if wait <= 0:
@@ -124,31 +134,29 @@ class _Renderer:
 
     def _flush(self) -> None:
         self._timer = None
-        if self._text != self._shown:
-            self._shown = self._text
+        if self._dirty:
+            self._dirty = False
             self._shown_at = time.monotonic()
-            self._render(self._text)
+            self._render()
 
-    def close(self, text: str) -> None:
-        """Render ``text`` now if it is not what is shown; no timer is left behind."""
+    def close(self) -> None:
+        """Render now if anything changed since the last render; no timer is left behind."""
         if self._timer is not None:
             self._timer.cancel()
-        self._text = text
         self._flush()
 
 
 async def _print_live(stream: CompletionStream | ChatCompletionStream) -> str:
     """Outside a kernel: write the text to stdout as it arrives."""
-    printed = 0
+    pieces: list[str] = []
     try:
         async with stream:
-            async for _ in stream:
-                text = stream.text
-                sys.stdout.write(text[printed:])
+            async for piece in _pieces(stream):
+                pieces.append(piece)
+                sys.stdout.write(piece)
                 sys.stdout.flush()
-                printed = len(text)
     finally:
-        sys.stdout.write(stream.text[printed:] + "\n")
+        sys.stdout.write("\n")
         sys.stdout.flush()
         await stream.aclose()
-    return stream.text
+    return "".join(pieces)

@@ -57,6 +57,30 @@ async def test_chat_stream_chunks_and_final_message(
     assert body == {"messages": MESSAGES, "max_completion_tokens": 64}
 
 
+async def test_chat_stream_past_max_kept_text(es: ElasticsearchEmulator) -> None:
+    es.add_endpoint("chat", "chat_completion", answer=["word "] * 200)
+    expected = "".join(es.chat_answer_for("chat", MESSAGES))
+    async with InferenceClient(es.url, limits=asyncinfer.Limits(max_kept_text=2000)) as client:
+        stream = client.stream_chat_completion("chat", MESSAGES)
+        chunks = [chunk async for chunk in stream]
+        assert not stream.text_kept and stream._chunks == []
+        with pytest.raises(asyncinfer.TextNotKeptError):
+            _ = stream.chunks
+        with pytest.raises(asyncinfer.TextNotKeptError):
+            _ = stream.text
+        # What the relay and the CLI need is tracked whatever is kept.
+        assert stream.usage is not None and stream.usage == chunks[-1].usage
+        assert stream.finish_reason == "stop"
+        # final_message() keeps every chunk, past the limit too.
+        message = await client.stream_chat_completion("chat", MESSAGES).final_message()
+        assert message.content == expected and message.usage is not None
+        # keep_text=False: the relay's closing event still has finish_reason and usage.
+        relay = client.stream_chat_completion("chat", MESSAGES, keep_text=False).sse()
+        events = [event async for event in relay]
+        done = orjson.loads(events[-1].split(b"data: ", 1)[1])
+        assert done["finish_reason"] == "stop" and done["usage"] == chunks[-1].usage.raw
+
+
 async def test_chat_text_deltas_and_models(es: ElasticsearchEmulator, api: InferenceClient) -> None:
     messages = [
         asyncinfer.SystemMessage("Be brief."),

@@ -29,7 +29,7 @@ EXPECTED = {
     "SystemMessage", "TextEmbeddingResult", "TextPart", "Tool", "ToolCall", "ToolCallDelta",
     "ToolMessage", "Usage", "UserMessage",
     "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
-    "AsCompleted", "MergedStreams", "merge_streams",
+    "AsCompleted", "MergedStreams", "merge_streams", "TextNotKeptError",
 }  # fmt: skip
 
 
@@ -63,8 +63,9 @@ def test_error_tree() -> None:
     assert issubclass(asyncinfer.StreamApiError, asyncinfer.StreamError)
     assert issubclass(asyncinfer.RequestTimeoutError, TimeoutError)
     assert issubclass(asyncinfer.InvalidRequestError, ValueError)
+    assert issubclass(asyncinfer.TextNotKeptError, asyncinfer.UsageError)
     errors = {name for name in EXPECTED if name.endswith("Error")}
-    assert len(errors) == 28
+    assert len(errors) == 29
     for name in errors:
         assert issubclass(getattr(asyncinfer, name), asyncinfer.AsyncInferError), name
 

@@ -625,5 +625,62 @@ async def test_keep_text_false_holds_nothing_once_yielded(es: ElasticsearchEmula
         es.add_fault(Fault(error_after=5))
         failing = client.stream_completion("long", PROMPT, keep_text=False)
         with pytest.raises(asyncinfer.StreamApiError) as info:
-            await failing.read_text()
+            async for _ in failing:
+                pass
         assert info.value.partial_text == ""
+        # The whole answer is gone once tokens went by unkept: read_text() says so.
+        with pytest.raises(asyncinfer.TextNotKeptError, match="keep_text=False"):
+            await stream.read_text()
+        # Before any token, read_text() keeps the whole answer whatever keep_text says.
+        whole = client.stream_completion("long", PROMPT, keep_text=False)
+        assert await whole.read_text() == "".join(es.answer_for("long", PROMPT))
+
+
+async def test_text_past_max_kept_text_is_dropped_and_says_so(es: ElasticsearchEmulator) -> None:
+    limit = 100
+    # 360 characters, an event at a time (so the stream keeps its text for a while).
+    es.add_endpoint("long", answer=["abcde "] * 60, event_delay=0.002)
+    want = "".join(es.answer_for("long", PROMPT))
+    async with InferenceClient(es.url, limits=asyncinfer.Limits(max_kept_text=limit)) as client:
+        stream = client.stream_completion("long", PROMPT)
+        received: list[str] = []
+        kept_while = 0
+        async for token in stream:
+            received.append(token)
+            kept = sum(map(len, stream._parts))  # what the stream holds: bounded by the limit
+            assert kept <= limit
+            if stream.text_kept:
+                kept_while += 1
+                assert stream.text.startswith("".join(received)) and len(stream.text) <= limit
+            else:
+                with pytest.raises(asyncinfer.TextNotKeptError, match=r"Limits\.max_kept_text"):
+                    _ = stream.text
+                with pytest.raises(asyncinfer.TextNotKeptError):
+                    _ = stream.tokens
+        assert 0 < kept_while < len(received)  # kept up to the limit, then dropped
+        assert "".join(received) == want  # every token was yielded
+        assert stream.stats.tokens == len(received)
+        with pytest.raises(asyncinfer.TextNotKeptError):
+            await stream.read_text()
+
+        # An error after the limit: no partial text, and a note on the error says why.
+        es.add_fault(Fault(error_after=40))
+        failing = client.stream_completion("long", PROMPT)
+        with pytest.raises(asyncinfer.StreamApiError) as info:
+            async for _ in failing:
+                pass
+        assert info.value.partial_text == ""
+        assert any("max_kept_text" in note for note in info.value.__notes__)
+
+        # read_text() (called before reading) keeps the whole answer past the limit.
+        assert await client.stream_completion("long", PROMPT).read_text() == want
+
+    # The default keeps every realistic answer whole.
+    assert asyncinfer.Limits().max_kept_text == 1024 * 1024
+    with pytest.raises(ValueError, match="max_kept_text"):
+        asyncinfer.Limits(max_kept_text=0)
+    async with InferenceClient(es.url, limits=asyncinfer.Limits(max_kept_text=None)) as client:
+        stream = client.stream_completion("long", PROMPT)
+        async for _ in stream:
+            pass
+        assert stream.text == want and stream.text_kept
