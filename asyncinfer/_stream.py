@@ -189,15 +189,17 @@ class _EventStream(Generic[_Item]):
         self._state = StreamState.NEW
         self._response: Response | None = None
         self._deadlines: Deadlines | None = None
-        self._parts: list[str] = []  # the text received, in pieces (if kept)
+        # The text received, in pieces (if kept). The lists start as () and are made when the
+        # first items come: an empty list is 56 bytes more per open stream, thousands at once.
+        self._parts: list[str] | tuple[()] = ()
         self._part_count = 0  # pieces of text received, kept or not
         # keep: how much text to keep (0: none, None: all). _room is what may still be kept;
         # below 0 the text was dropped past the limit, and asking for it raises.
         self._keep_text = keep != 0
         self._room = keep
-        # Received, not yet yielded, in reverse: pop() from the end is O(1), and an empty
-        # list is 56 bytes where a deque allocates a 624-byte block (per open stream).
-        self._pending: list[_Item] = []
+        # Received, not yet yielded, in reverse: pop() from the end is O(1) (and a deque
+        # allocates a 624-byte block per open stream).
+        self._pending: list[_Item] | tuple[()] = ()
         self._deferred: AsyncInferError | None = None  # raised once _pending is drained
         self._reading = False
         self._text_cache: str | None = None
@@ -247,7 +249,7 @@ class _EventStream(Generic[_Item]):
         """Past the limit: forget what was kept, so memory stays bounded however long the
         answer (the tokens themselves are all yielded)."""
         self._keep_text = False
-        self._parts = []
+        self._parts = ()
         self._text_cache = None
 
     def _keep_all(self) -> None:
@@ -360,7 +362,7 @@ class _EventStream(Generic[_Item]):
             self._wakeup.set_result(None)  # ends a retry back-off at once
         if self._state in (StreamState.NEW, StreamState.OPEN):
             self._state = StreamState.CLOSED
-            self._pending.clear()
+            self._pending = ()
             self._end("cancelled")
 
     def _end(self, how: Ending, error: BaseException | None = None) -> None:
@@ -527,7 +529,7 @@ class _EventStream(Generic[_Item]):
         self._drop()
         self._decoder = None  # the next response gets a new one
         self._deferred = None
-        self._pending = []
+        self._pending = ()
         self._reset_attempt()
         self._state = StreamState.NEW
         return delay
@@ -564,7 +566,9 @@ class _EventStream(Generic[_Item]):
             return self
         deadlines = self._deadlines
         if deadlines is None:
-            deadlines = self._deadlines = Deadlines(self._timeouts, self._request)
+            deadlines = self._deadlines = Deadlines(
+                self._timeouts, self._request, self._transport.timer_context
+            )
             self._started_at = deadlines.started
             self._span = start_span(
                 f"POST /_inference/{self._task_type}/{{inference_id}}/_stream",
@@ -851,7 +855,11 @@ class CompletionStream(_EventStream[str]):
         if tokens:
             self._part_count += len(tokens)
             if self._keep_text:
-                self._parts += tokens
+                parts = self._parts
+                if parts:
+                    parts += tokens
+                else:
+                    self._parts = tokens.copy()
                 self._text_cache = None
                 if self._room is not None:
                     self._room -= sum(map(len, tokens))
@@ -1002,7 +1010,10 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                 if delta.content:
                     self._part_count += 1
                     if self._keep_text:
-                        self._parts.append(delta.content)
+                        if self._parts:
+                            self._parts.append(delta.content)
+                        else:
+                            self._parts = [delta.content]
                         self._text_cache = None
         if self._keep_text:
             self._chunks.append(data)

@@ -9,6 +9,7 @@ decided one level up (``_exchange``), which asks this module to mark nodes dead 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import platform
@@ -418,6 +419,8 @@ class Transport:
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        #: The context every call's timer runs in (see Deadlines): one, not a copy per timer.
+        self.timer_context = contextvars.Context()
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
