@@ -47,7 +47,7 @@ from .sse import _ES_NEXT_MESSAGE, SSEDecoder
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._transport import Response, Transport
+    from ._transport import Response, Sending, Transport
 
 __all__ = ["ChatCompletionStream", "CompletionStream", "StreamState", "StreamStats"]
 
@@ -334,7 +334,7 @@ class _EventStream(Generic[_Item]):
             # _run's coroutine itself, not one awaiting it: its frame would be held for as long
             # as the request is on its way (thousands of streams at once). Closed meanwhile
             # (aclose() from another task), it gives the stream back quietly.
-            return self._run(_EventStream._open, self)
+            return self._run(_EventStream._itself, self)
         return self._entered()
 
     async def _entered(self) -> Self:
@@ -454,14 +454,16 @@ class _EventStream(Generic[_Item]):
     # --- the read loop --------------------------------------------------------------------
 
     async def _run(self, step: Callable[[Self], Awaitable[_T]], closed: _T | _Stop = _STOP) -> _T:
-        """Run one step of I/O, starting the request over after a retryable failure before
-        any output; on any other failure close the connection and keep what arrived.
+        """Run one step of I/O, sending the request first if it is not out yet, and starting
+        it over after a retryable failure before any output; on any other failure close the
+        connection and keep what arrived.
 
         When the stream is closed meanwhile (aclose() from another task), return ``closed``
         (by default: raise StopAsyncIteration).
 
-        One coroutine for both jobs: every suspended read holds this frame, so with
-        thousands of streams open a second one would cost memory for nothing.
+        One coroutine for all three jobs: the wait for the answer and every suspended read
+        hold this frame, so with thousands of streams open another one (an open coroutine,
+        a retry wrapper) would cost memory for nothing.
         """
         if self._reading:
             raise UsageError("a stream can be read by one task at a time")
@@ -469,6 +471,22 @@ class _EventStream(Generic[_Item]):
         try:
             while True:
                 try:
+                    if self._state is StreamState.NEW:
+                        sending = await self._prepare()
+                        if sending is None:
+                            return _closed_meanwhile(closed)
+                        # Transport.open's wait, inline (see Sending).
+                        assert self._deadlines is not None
+                        with self._deadlines:
+                            try:
+                                answer = await sending.answer
+                            except Exception as error:
+                                sending.fail(error)
+                                raise
+                        if not self._opened(sending.answered(answer)):
+                            return _closed_meanwhile(closed)
+                        if not self._usable():
+                            await self._refuse()
                     return await step(self)  # a plain function: no bound method held meanwhile
                 except AsyncInferError as exc:
                     delay = self._retry_delay(exc)
@@ -559,11 +577,14 @@ class _EventStream(Generic[_Item]):
         self._slot = False
         self._transport.release_slot()
 
-    async def _open(self) -> Self:
-        """Send the request and take the response's headers; the stream itself, also when
-        it was closed meanwhile."""
-        if self._state is not StreamState.NEW:
-            return self
+    async def _itself(self) -> Self:
+        """The step of entering: the stream, once open (see :meth:`_run`)."""
+        return self
+
+    async def _prepare(self) -> Sending | None:
+        """Start the request: the stream's clocks, a connection slot, a 429's cool-down, the
+        first sniff; ``None`` if the stream was closed meanwhile. Done before the long wait,
+        so this frame is gone by then."""
         deadlines = self._deadlines
         if deadlines is None:
             deadlines = self._deadlines = Deadlines(
@@ -583,49 +604,59 @@ class _EventStream(Generic[_Item]):
         if cooldown > 0:
             await self._backoff(cooldown)  # after a 429 elsewhere; aclose() ends it at once
         if self._state is not StreamState.NEW:
-            return self  # closed meanwhile
+            return None  # closed meanwhile
         deadlines.attempt()
-        request = with_budget(self._request, deadlines)
         transport = self._transport
-        # Transport.open's steps, inline: its frame would be held for as long as the request
-        # is on its way, thousands of streams at once.
         with deadlines:
             await transport.sniff_on_start()
-            if self._state is not StreamState.NEW:
-                return self  # closed during the sniff: send nothing
-            sending = transport.send(
-                request, connect_timeout=self._timeouts.connect, attempt=self._attempt
-            )
-            try:
-                answer = await sending.answer
-            except Exception as exc:
-                sending.fail(exc)
-                raise
-        response = sending.answered(answer)
+        if self._state is not StreamState.NEW:
+            return None  # closed during the sniff: send nothing
+        return transport.send(
+            with_budget(self._request, deadlines),
+            connect_timeout=self._timeouts.connect,
+            attempt=self._attempt,
+        )
+
+    def _opened(self, response: Response) -> bool:
+        """Take the response whose headers arrived; ``False`` if the stream was closed
+        meanwhile (the response is closed then)."""
         if self._state is not StreamState.NEW:
             response.close()  # aclose() came while the headers were on their way
-            return self
+            return False
         self._response = response
         self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=self._max_event_bytes)
         self._state = StreamState.OPEN
-        if response.status >= 300:
-            await raise_for_status(response, deadlines, self._request)
-        if not response.content_type.startswith("text/event-stream"):
-            body = await deadlines.run(response.read_all(4096))
-            raise UnexpectedResponseError(
-                f"expected text/event-stream from {self._request.endpoint}, got status "
-                f"{response.status} with Content-Type {response.content_type or '(none)'!r}",
-                status=response.status,
-                content_type=response.content_type,
-                body=body.decode("utf-8", "replace"),
-            )
-        return self
+        return True
+
+    def _usable(self) -> bool:
+        """Whether the response is a 2xx event stream."""
+        response = self._response
+        assert response is not None
+        return response.status < 300 and response.content_type.startswith("text/event-stream")
+
+    async def _refuse(self) -> None:
+        """Raise the error for a response that is not a 2xx event stream (reading its body).
+
+        Raises:
+            ApiError: A non-2xx status.
+            UnexpectedResponseError: A 2xx of another content type.
+        """
+        response, deadlines = self._response, self._deadlines
+        assert response is not None
+        assert deadlines is not None
+        await raise_for_status(response, deadlines, self._request)
+        body = await deadlines.run(response.read_all(4096))
+        raise UnexpectedResponseError(
+            f"expected text/event-stream from {self._request.endpoint}, got status "
+            f"{response.status} with Content-Type {response.content_type or '(none)'!r}",
+            status=response.status,
+            content_type=response.content_type,
+            body=body.decode("utf-8", "replace"),
+        )
 
     async def _next_item(self) -> _Item:
         # Every suspended read holds this frame: the work between reads is in _received, so
-        # that its locals are not part of it.
-        if self._state is StreamState.NEW:
-            await self._open()
+        # that its locals are not part of it. (_run has opened the stream.)
         if self._state is StreamState.DONE and self._response is not None:
             assert self._deadlines is not None
             await self._finish(self._response, self._deadlines)
