@@ -948,7 +948,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         # The event data of each chunk, not the chunk objects: a long answer then costs one
         # bytes object a chunk, which the garbage collector never scans (kept objects made
         # every chunk ~2.5x slower to parse, through ever longer collections).
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] | tuple[()] = ()  # made on the first chunk, as _parts
         self._output = False  # a chunk with content, a refusal or a tool call arrived
         # Kept whatever is kept of the chunks: the relay's closing event and the CLI need them.
         self._finish_reason: str | None = None
@@ -961,12 +961,12 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         # The failed attempt's chunks carried no output: forget them, and what they cost.
         if self._room is not None and self._room >= 0:
             self._room += sum(map(len, self._chunks))
-        self._chunks.clear()
+        self._chunks = ()
         self._finish_reason = self._usage = None
 
     def _drop_text(self) -> None:
         super()._drop_text()
-        self._chunks = []
+        self._chunks = ()
 
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
@@ -1047,7 +1047,10 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                             self._parts = [delta.content]
                         self._text_cache = None
         if self._keep_text:
-            self._chunks.append(data)
+            if self._chunks:
+                self._chunks.append(data)
+            else:
+                self._chunks = [data]
             if self._room is not None:
                 self._room -= len(data)
                 if self._room < 0:
