@@ -324,10 +324,14 @@ class ClientClosedError(UsageError):
 
 
 class TextNotKeptError(UsageError):
-    """A stream's text (``text``, ``tokens``, ``chunks``, ``read_text()``) was asked for, but
-    the stream no longer keeps it: the answer passed ``Limits.max_kept_text``, or the stream
-    was made with ``keep_text=False`` and has yielded tokens already.
+    """A stream's text was asked for, but the stream no longer has it.
 
-    The tokens themselves were all yielded; keep them as they come, call ``read_text()``
-    before reading, or raise the limit (``Limits(max_kept_text=None)`` keeps everything).
+    Raised by ``text``, ``partial_text``, ``tokens`` and ``chunks`` once the answer passed
+    ``Limits.max_kept_text`` (the stream dropped what it kept), and by ``read_text()`` and
+    ``final_message()`` when pieces already went by unkept (past the limit, or with
+    ``keep_text=False``, whose ``text`` is simply ``""``).
+
+    The pieces themselves were all yielded; keep them as they come, call ``read_text()`` (a
+    chat stream: ``final_message()``) before reading, or raise the limit
+    (``Limits(max_kept_text=None)`` keeps everything).
     """

@@ -65,7 +65,8 @@ class StreamState(enum.Enum):
     NEW = "new"  #: created; no request sent yet
     OPEN = "open"  #: the server accepted the request; events are being read
     DONE = "done"  #: ``[DONE]`` arrived; everything was received
-    FAILED = "failed"  #: an error was raised; ``partial_text`` has what arrived
+    #: an error was raised; ``partial_text`` has what arrived (unless past max_kept_text)
+    FAILED = "failed"
     CLOSED = "closed"  #: closed early: leaving ``async with``, ``aclose()``, cancellation
 
 
@@ -84,6 +85,9 @@ def _closed_meanwhile(closed: _T | _Stop) -> _T:
     if closed is _STOP:
         raise StopAsyncIteration from None  # not chained to the error that was cut short
     return closed
+
+
+_CLIENT_CLOSED = "the InferenceClient was closed while this stream was open"
 
 
 Ending = Literal["done", "error", "cancelled", "timeout", "incomplete"]
@@ -154,6 +158,7 @@ class _EventStream(Generic[_Item]):
     )
 
     _task_type = ""
+    _whole_answer = "read_text()"  # the call that keeps the whole answer, for messages
 
     def __init__(
         self,
@@ -240,9 +245,9 @@ class _EventStream(Generic[_Item]):
         if self._room is not None and self._room < 0:
             raise TextNotKeptError(
                 f"{self._task_type}/{self.inference_id}: the stream no longer keeps its text: "
-                f"the answer passed the client's Limits.max_kept_text after "
-                f"{self._part_count} pieces of text. Keep the tokens as they are yielded, call "
-                "read_text() before reading, or raise the limit (None keeps everything)."
+                "the answer passed the client's Limits.max_kept_text. Keep the pieces as they "
+                f"are yielded, call {self._whole_answer} before reading, or raise the limit "
+                "(None keeps everything)."
             )
 
     def _drop_text(self) -> None:
@@ -256,8 +261,11 @@ class _EventStream(Generic[_Item]):
         """For calls that return the whole answer: keep every token from now on.
 
         Raises:
+            UsageError: Another task is reading the stream.
             TextNotKeptError: Tokens were yielded and not kept; the whole answer is gone.
         """
+        if self._reading:
+            raise UsageError("a stream can be read by one task at a time")
         if self._keep_text:
             self._room = None
             return
@@ -419,6 +427,7 @@ class _EventStream(Generic[_Item]):
             # A failed stream stays failed: never a silent, shorter answer on a second read.
             raise self._failure.with_traceback(None)
         if self._response is None and self._deferred is None and self._state in _SETTLED:
+            self._check_client()  # closed with the client: say so, not a quiet short answer
             raise StopAsyncIteration  # read to its end (or closed): no I/O left to do
         return await self._run(_EventStream._next_item)
 
@@ -474,6 +483,7 @@ class _EventStream(Generic[_Item]):
                     if self._state is StreamState.NEW:
                         sending = await self._prepare()
                         if sending is None:
+                            self._check_client()
                             return _closed_meanwhile(closed)
                         # Transport.open's wait, inline (see Sending).
                         assert self._deadlines is not None
@@ -484,6 +494,7 @@ class _EventStream(Generic[_Item]):
                                 sending.fail(error)
                                 raise
                         if not self._opened(sending.answered(answer)):
+                            self._check_client()
                             return _closed_meanwhile(closed)
                         if not self._usable():
                             await self._refuse()
@@ -494,6 +505,7 @@ class _EventStream(Generic[_Item]):
                         raise
                 await self._backoff(delay)
                 if self._state is StreamState.CLOSED:
+                    self._check_client()
                     return _closed_meanwhile(closed)
         except StopAsyncIteration:
             raise
@@ -501,12 +513,7 @@ class _EventStream(Generic[_Item]):
             self._drop()
             if self._state is StreamState.CLOSED:
                 # aclose() (or the client's close()) from another task cut this read short.
-                if self._transport.closed:
-                    closed_error = ClientClosedError(
-                        "the InferenceClient was closed while this stream was open"
-                    )
-                    closed_error.partial_text = self._received_text(closed_error)
-                    raise closed_error from exc
+                self._check_client(exc)
                 return _closed_meanwhile(closed)
             self._state = StreamState.FAILED
             exc.partial_text = self._received_text(exc)
@@ -527,6 +534,18 @@ class _EventStream(Generic[_Item]):
             raise
         finally:
             self._reading = False
+
+    def _check_client(self, cause: BaseException | None = None) -> None:
+        """For a stream closed before its end: raise ClientClosedError (with what arrived)
+        if it was closed with its client.
+
+        Raises:
+            ClientClosedError: The client is closed and the stream did not reach its end.
+        """
+        if self._state is StreamState.CLOSED and self._transport.closed:
+            error = ClientClosedError(_CLIENT_CLOSED)
+            error.partial_text = self._received_text(error)
+            raise error from cause
 
     def _has_output(self) -> bool:
         """Whether the stream produced output; from then on it is never sent again."""
@@ -577,6 +596,25 @@ class _EventStream(Generic[_Item]):
         self._slot = False
         self._transport.release_slot()
 
+    async def _acquire_slot(self) -> None:
+        """Take a connection slot; when none is free, wait for one in a way ``aclose()`` ends
+        at once (then without a slot)."""
+        transport = self._transport
+        if not transport.slot_wait():
+            await transport.acquire_slot()  # free: no suspension, no task
+            self._slot = True
+            return
+        taking = asyncio.ensure_future(transport.acquire_slot())
+        wakeup = self._wakeup = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait((taking, wakeup), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wakeup = None
+            if taking.done() and not taking.cancelled() and taking.exception() is None:
+                self._slot = True  # released by _drop() if the stream was closed meanwhile
+            else:
+                taking.cancel()  # the semaphore hands a slot granted meanwhile on
+
     async def _itself(self) -> Self:
         """The step of entering: the stream, once open (see :meth:`_run`)."""
         return self
@@ -598,19 +636,20 @@ class _EventStream(Generic[_Item]):
         if not self._slot:
             # A slot of the client-wide connection limit: waiting for one is not waiting for
             # Elasticsearch, so the first-event clock starts after it.
-            await deadlines.run_total(self._transport.acquire_slot())
-            self._slot = True
+            await deadlines.run_total(self._acquire_slot())
         cooldown = self._transport.cooldown_remaining()
-        if cooldown > 0:
+        if cooldown > 0 and self._state is StreamState.NEW:
             await self._backoff(cooldown)  # after a 429 elsewhere; aclose() ends it at once
         if self._state is not StreamState.NEW:
-            return None  # closed meanwhile
+            self._drop()  # closed meanwhile: give back the slot (and stop the clock)
+            return None
         deadlines.attempt()
         transport = self._transport
         with deadlines:
             await transport.sniff_on_start()
         if self._state is not StreamState.NEW:
-            return None  # closed during the sniff: send nothing
+            self._drop()  # closed during the sniff: send nothing
+            return None
         return transport.send(
             with_budget(self._request, deadlines),
             connect_timeout=self._timeouts.connect,
@@ -922,8 +961,9 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
     :attr:`text` and ``partial_text`` hold the assistant content received so far.
     """
 
-    __slots__ = ("_chunks", "_finish_reason", "_output", "_usage")
+    __slots__ = ("_chunk_count", "_chunks", "_finish_reason", "_keep", "_output", "_usage")
     _task_type = "chat_completion"
+    _whole_answer = "final_message()"
 
     def __init__(
         self,
@@ -949,6 +989,8 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         # bytes object a chunk, which the garbage collector never scans (kept objects made
         # every chunk ~2.5x slower to parse, through ever longer collections).
         self._chunks: list[bytes] | tuple[()] = ()  # made on the first chunk, as _parts
+        self._chunk_count = 0  # kept or not
+        self._keep = keep  # what a retry starts from again
         self._output = False  # a chunk with content, a refusal or a tool call arrived
         # Kept whatever is kept of the chunks: the relay's closing event and the CLI need them.
         self._finish_reason: str | None = None
@@ -958,10 +1000,14 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         return self._output
 
     def _reset_attempt(self) -> None:
-        # The failed attempt's chunks carried no output: forget them, and what they cost.
-        if self._room is not None and self._room >= 0:
-            self._room += sum(map(len, self._chunks))
-        self._chunks = ()
+        # The failed attempt's chunks carried no output: forget them, and what they cost
+        # (even past the limit: the next attempt starts afresh).
+        if self._room is not None:  # None: final_message() keeps everything
+            self._room = self._keep
+            self._keep_text = self._keep != 0
+        self._chunks = self._parts = ()
+        self._text_cache = None
+        self._chunk_count = 0
         self._finish_reason = self._usage = None
 
     def _drop_text(self) -> None:
@@ -996,7 +1042,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
         return self.text
 
     def _count_label(self) -> str:
-        return f"chunks={len(self._chunks)}"
+        return f"chunks={self._chunk_count}"
 
     def _item_text(self, item: ChatCompletionChunk) -> str | None:
         for choice in item.choices:
@@ -1029,6 +1075,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
                 f"message event is not JSON: {data[:200].decode('utf-8', 'replace')!r}"
             ) from None
         chunk = ChatCompletionChunk.from_dict(payload)
+        self._chunk_count += 1
         if chunk.usage is not None:
             self._usage = chunk.usage
         for choice in chunk.choices:

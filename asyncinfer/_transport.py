@@ -459,6 +459,10 @@ class Transport:
         if self._slots is not None:
             await self._slots.acquire()
 
+    def slot_wait(self) -> bool:
+        """Whether :meth:`acquire_slot` would have to wait for a slot."""
+        return self._slots is not None and self._slots.locked()
+
     def release_slot(self) -> None:
         """Give back a slot taken with :meth:`acquire_slot`."""
         if self._slots is not None:

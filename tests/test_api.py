@@ -64,8 +64,9 @@ async def test_chat_stream_past_max_kept_text(es: ElasticsearchEmulator) -> None
         stream = client.stream_chat_completion("chat", MESSAGES)
         chunks = [chunk async for chunk in stream]
         assert not stream.text_kept and not stream._chunks
-        with pytest.raises(asyncinfer.TextNotKeptError):
+        with pytest.raises(asyncinfer.TextNotKeptError, match=r"final_message\(\)"):
             _ = stream.chunks
+        assert repr(stream).endswith(f"done chunks={len(chunks)}>")  # counted, kept or not
         with pytest.raises(asyncinfer.TextNotKeptError):
             _ = stream.text
         # What the relay and the CLI need is tracked whatever is kept.

@@ -97,6 +97,57 @@ async def test_aclose_during_a_back_off_inside_async_with(es: ElasticsearchEmula
         assert await asyncio.wait_for(task, 5) is StreamState.CLOSED
 
 
+async def test_aclose_while_waiting_for_a_connection_slot(es: ElasticsearchEmulator) -> None:
+    es.add_fault(Fault(stall_after=2))
+    async with InferenceClient(es.url, limits=Limits(connections=1)) as client:
+        holder = client.stream_completion("my-endpoint", PROMPT)
+        await holder.__anext__()  # holds the one slot, stalled
+        waiting = client.stream_completion("my-endpoint", PROMPT)
+        reader = asyncio.create_task(anext(aiter(waiting), None))
+        await asyncio.sleep(0.1)
+        await waiting.aclose()
+        # The wait ends at once, without a slot, while the holder still has its own.
+        assert await asyncio.wait_for(reader, 2) is None
+        assert not waiting._slot and waiting.state is StreamState.CLOSED
+        await holder.aclose()
+        assert client._transport._slots is not None
+        assert client._transport._slots._value == 1  # every slot back
+        after = client.stream_completion("my-endpoint", PROMPT)
+        assert await asyncio.wait_for(after.read_text(), 5)
+
+
+async def test_closing_the_client_while_a_stream_waits_says_so(es: ElasticsearchEmulator) -> None:
+    es.add_fault(Fault(stall_after=2))
+    client = InferenceClient(es.url, limits=Limits(connections=1))
+    holder = client.stream_completion("my-endpoint", PROMPT)
+    await holder.__anext__()
+    waiting = client.stream_completion("my-endpoint", PROMPT)
+    reader = asyncio.create_task(waiting.read_text())
+    await asyncio.sleep(0.1)
+    await client.close()
+    # Neither an empty answer nor a shortened one: both streams say the client was closed.
+    with pytest.raises(asyncinfer.ClientClosedError, match="closed while this stream"):
+        await asyncio.wait_for(reader, 2)
+    with pytest.raises(asyncinfer.ClientClosedError) as info:
+        await holder.read_text()
+    assert info.value.partial_text == holder.text != ""
+
+
+async def test_a_refused_read_text_changes_nothing(es: ElasticsearchEmulator) -> None:
+    es.add_fault(Fault(first_event_delay=0.3))
+    async with InferenceClient(es.url) as client:
+        stream = client.stream_completion("my-endpoint", PROMPT, keep_text=False)
+        reader = asyncio.create_task(anext(aiter(stream)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(asyncinfer.UsageError, match="one task at a time"):
+            await stream.read_text()
+        assert not stream.text_kept  # still keep_text=False
+        await reader
+        async for _ in stream:
+            pass
+        assert stream.text == ""
+
+
 async def test_a_failed_stream_stays_failed(es: ElasticsearchEmulator) -> None:
     es.add_fault(Fault(drop_after=4))
     async with InferenceClient(es.url, retries=0) as client:
