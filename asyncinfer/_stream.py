@@ -241,8 +241,19 @@ class _EventStream(Generic[_Item]):
         its text past ``Limits.max_kept_text``, or when made with ``keep_text=False``."""
         return self._keep_text
 
+    def _dropped(self) -> bool:
+        """Whether the text was dropped past the limit."""
+        return self._room is not None and self._room < 0
+
+    def _spend(self, cost: int) -> None:
+        """Count ``cost`` against the limit (``_room`` is not None); drop the text past it."""
+        assert self._room is not None
+        self._room -= cost
+        if self._room < 0:
+            self._drop_text()
+
     def _check_kept(self) -> None:
-        if self._room is not None and self._room < 0:
+        if self._dropped():
             raise TextNotKeptError(
                 f"{self._task_type}/{self.inference_id}: the stream no longer keeps its text: "
                 "the answer passed the client's Limits.max_kept_text. Keep the pieces as they "
@@ -266,17 +277,15 @@ class _EventStream(Generic[_Item]):
         """
         if self._reading:
             raise UsageError("a stream can be read by one task at a time")
-        if self._keep_text:
-            self._room = None
-            return
-        self._check_kept()
-        if self._unkept_output():
-            raise TextNotKeptError(
-                f"{self._task_type}/{self.inference_id}: the stream was made with "
-                f"keep_text=False and has received {self._events} events already: "
-                "the whole answer can no longer be returned."
-            )
-        self._keep_text = True
+        if not self._keep_text:
+            self._check_kept()
+            if self._unkept_output():
+                raise TextNotKeptError(
+                    f"{self._task_type}/{self.inference_id}: the stream was made with "
+                    f"keep_text=False and has received {self._events} events already: "
+                    "the whole answer can no longer be returned."
+                )
+            self._keep_text = True
         self._room = None
 
     def _unkept_output(self) -> bool:
@@ -285,7 +294,7 @@ class _EventStream(Generic[_Item]):
 
     def _received_text(self, error: AsyncInferError) -> str:
         """The text for ``error.partial_text``; a note on ``error`` says when it was dropped."""
-        if self._room is not None and self._room < 0:
+        if self._dropped():
             error.add_note(
                 "partial_text is empty: the stream dropped its text when the answer passed "
                 "Limits.max_kept_text (the tokens were all yielded)"
@@ -932,9 +941,7 @@ class CompletionStream(_EventStream[str]):
                     self._parts = tokens.copy()
                 self._text_cache = None
                 if self._room is not None:
-                    self._room -= sum(map(len, tokens))
-                    if self._room < 0:
-                        self._drop_text()
+                    self._spend(sum(map(len, tokens)))
             tokens.reverse()
             self._pending = tokens
 
@@ -1099,9 +1106,7 @@ class ChatCompletionStream(_EventStream[ChatCompletionChunk]):
             else:
                 self._chunks = [data]
             if self._room is not None:
-                self._room -= len(data)
-                if self._room < 0:
-                    self._drop_text()
+                self._spend(len(data))
         return chunk
 
     async def text_deltas(self) -> AsyncIterator[str]:
