@@ -320,8 +320,12 @@ def completion_tokens(payloads: list[bytes]) -> tuple[list[str], SSEProtocolErro
                 if delta:
                     append(delta)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        bad = payloads.index(data)
+        repaired = utf8_repaired(data) if isinstance(exc, orjson.JSONDecodeError) else None
+        if repaired is not None:  # orjson refuses invalid UTF-8; SSE reads it as U+FFFD
+            return completion_tokens([*payloads[:bad], repaired, *payloads[bad + 1 :]])
         # Keep only the tokens of the events before the bad one.
-        good = payloads[: payloads.index(data)]
+        good = payloads[:bad]
         kept, _ = completion_tokens(good) if good else ([], None)
         return kept, SSEProtocolError(
             f"message event is not a completion chunk ({_describe(exc)}): {_excerpt(data)}"
@@ -375,6 +379,32 @@ def completion_block_tokens(block: bytes, events: int, separator: bytes) -> list
         return None  # a delta that is a number, an object...: not a completion chunk
     tokens: list[str] = values if "" not in values else [value for value in values if value]
     return tokens
+
+
+def utf8_repaired(data: bytes) -> bytes | None:
+    """``data`` with each invalid UTF-8 sequence replaced by U+FFFD, as SSE decoding requires
+    (WHATWG HTML §9.2.6: "UTF-8 decode"), or ``None`` if it was valid UTF-8. Called only once
+    orjson refused the bytes, so valid events never pay for a decode."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace").encode()
+    return None
+
+
+def loads_event(data: bytes) -> Any:
+    """``orjson.loads`` of an event's data, reading invalid UTF-8 as U+FFFD.
+
+    Raises:
+        orjson.JSONDecodeError: The data is not JSON.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        repaired = utf8_repaired(data)
+        if repaired is None:
+            raise
+        return orjson.loads(repaired)
 
 
 def _describe(exc: Exception) -> str:
@@ -442,7 +472,7 @@ def _str_or_none(value: Any) -> str | None:
 def error_from_event(data: bytes) -> ErrorInfo:
     """Interpret the data of an ``event: error``."""
     try:
-        payload = orjson.loads(data)
+        payload = loads_event(data)
     except orjson.JSONDecodeError:
         text = data.decode("utf-8", "replace")
         return ErrorInfo(None, text.strip() or None, text)
@@ -453,7 +483,7 @@ def error_from_body(content_type: str, body: bytes) -> ErrorInfo:
     """Interpret the body of a non-2xx response: JSON, or an SSE ``event: error`` (spec §5.2)."""
     if content_type.startswith("text/event-stream"):
         decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max(len(body), 1))
-        events = decoder._feed(body + b"\n\n")
+        events = decoder.feed_raw(body + b"\n\n")
         for _event, data, _id, _retry in events:
             return error_from_event(data)
         return ErrorInfo(None, None, body.decode("utf-8", "replace"))

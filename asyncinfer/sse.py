@@ -11,16 +11,37 @@ Bytes go in, complete events come out; nothing here awaits, logs or reads the cl
 The decoder follows the parsing rules of the HTML Standard, section 9.2.6 "Interpreting an event
 stream", by default. ``SSEDecoder(bom_every_event=True)`` adds Elasticsearch's framing, which
 writes a UTF-8 byte order mark before *every* event rather than once per stream.
+
+Two lower-level calls serve a client that wants no per-event objects (asyncinfer's own streams
+use them): :meth:`SSEDecoder.feed_message_block`, Elasticsearch's fast path, hands over the
+data of a read's plain message events as one block (joined by :data:`MESSAGE_SEPARATOR`), and
+:meth:`SSEDecoder.feed_raw` decodes any input into ``(type, data bytes, id, retry)`` tuples::
+
+    block = decoder.feed_message_block(chunk)
+    if block is None:
+        events = decoder.feed_raw(chunk)         # anything: error events, comments, CRs
+    else:
+        data, count = block                      # count message events
+        payloads = data.split(MESSAGE_SEPARATOR)
 """
 
 from __future__ import annotations
+
+from typing import Final, TypeAlias
 
 import attrs
 
 from ._config import DEFAULT_MAX_EVENT_BYTES
 from ._exceptions import SSEProtocolError
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "MESSAGE_SEPARATOR",
+    "RawEvent",
+    "SSEDecoder",
+    "SSEProtocolError",
+    "ServerSentEvent",
+]
 
 _BOM = b"\xef\xbb\xbf"
 # Bytes as integers, for membership tests: `_LF in data` is a plain memchr, while `b"\n" in
@@ -34,7 +55,9 @@ _ES_EVENT_LINE = _BOM + b"event: message"
 # Elasticsearch's whole events (spec §3.1): BOM, an event line, one data line, a blank line.
 _ES_MESSAGE = _BOM + b"event: message\ndata: "
 _ES_ERROR = _BOM + b"event: error\ndata: "
-_ES_NEXT_MESSAGE = b"\n\n" + _ES_MESSAGE  # a blank line, then the next message event
+#: What joins the data of two events in a :meth:`SSEDecoder.feed_message_block` block: the
+#: blank line ending one Elasticsearch message event and the prefix of the next.
+MESSAGE_SEPARATOR: Final = b"\n\n" + _ES_MESSAGE
 
 
 @attrs.frozen
@@ -55,7 +78,9 @@ class ServerSentEvent:
     retry: int | None = None
 
 
-_RawEvent = tuple[str, bytes, "str | None", "int | None"]
+#: One event as :meth:`SSEDecoder.feed_raw` gives it: type, data (UTF-8 bytes, undecoded),
+#: last event ID, retry.
+RawEvent: TypeAlias = tuple[str, bytes, "str | None", "int | None"]
 
 
 class SSEDecoder:
@@ -161,7 +186,7 @@ class SSEDecoder:
         self._event_type = ""
         return []
 
-    def _feed(self, data: bytes) -> list[_RawEvent]:
+    def _feed(self, data: bytes) -> list[RawEvent]:
         """Decode ``data`` into raw events: (type, UTF-8 data bytes, last id, retry).
 
         This is the client's hot path (Elasticsearch sends three lines an event), so the loop
@@ -170,18 +195,24 @@ class SSEDecoder:
         general rule gives; tests/test_sse.py checks the decoder against a literal
         transcription of the standard's algorithm.
         """
-        messages = self._feed_messages(data)
+        messages = self.feed_message_block(data)
         if messages is not None:  # whole Elasticsearch message events: checked in C
             last_id, retry = self._last_id, self._retry
             return [
                 ("message", payload, last_id, retry)
-                for payload in messages[0].split(_ES_NEXT_MESSAGE)
+                for payload in messages[0].split(MESSAGE_SEPARATOR)
             ]
-        return self._feed_general(data)
+        return self.feed_raw(data)
 
-    def _feed_general(self, data: bytes) -> list[_RawEvent]:
-        """:meth:`_feed` once :meth:`_feed_messages` declined ``data`` (the client calls that
-        first itself, then this, so that a declined read is not tried twice)."""
+    def feed_raw(self, data: bytes) -> list[RawEvent]:
+        """:meth:`feed` without the event objects: ``(type, data, last id, retry)`` tuples,
+        the data as the UTF-8 bytes the server sent (``feed`` decodes them with
+        replacement). A complete decoder on its own; after :meth:`feed_message_block`
+        declined ``data``, it is the call that takes it.
+
+        Raises:
+            SSEProtocolError: As :meth:`feed`.
+        """
         if self._error is not None:
             raise self._error.with_traceback(None)  # not a traceback that grows per call
         if not data:
@@ -204,7 +235,7 @@ class SSEDecoder:
                     # The raw bytes overstate what the line parser counts: parse them now,
                     # then decide with its exact count.
                     self._parse_raw_pending()
-                    return self._feed_general(data)
+                    return self.feed_raw(data)
                 raise self._fail(buffered)
             pending += data
             return []
@@ -214,7 +245,7 @@ class SSEDecoder:
             pending.clear()
         else:
             buf = data
-        events: list[_RawEvent] = []
+        events: list[RawEvent] = []
         if (
             self._at_event_start
             and self._bom_every_event
@@ -236,20 +267,20 @@ class SSEDecoder:
                 return events
         return self._feed_lines(buf, events)
 
-    def _feed_messages(self, data: bytes) -> tuple[bytes, int] | None:
-        """The client's hot path: the data of the Elasticsearch message events ``data``
-        completes, as one block, or ``None`` (nothing consumed: call :meth:`_feed`).
+    def feed_message_block(self, data: bytes) -> tuple[bytes, int] | None:
+        """Elasticsearch's fast path: the data of the message events ``data`` completes, as
+        one block, or ``None``, having consumed nothing (then call :meth:`feed_raw`).
 
-        It applies at an event boundary (or with only the raw start of an unfinished event
-        held, see :meth:`_feed`), when no CR is in sight and every event the bytes complete is
-        exactly BOM, ``event: message``, one ``data:`` line and a blank line.
+        It takes ``data`` at an event boundary (or with only the raw start of an unfinished
+        event held) when no CR is in sight and every event the bytes complete is exactly
+        BOM, ``event: message``, one ``data:`` line and a blank line: what Elasticsearch
+        writes. The check runs in C (a few ``bytes`` methods), not line by line.
 
         Returns:
-            ``(block, n)``: the data of the ``n`` events joined by ``_ES_NEXT_MESSAGE`` (the
-            blank line and prefix between two events; no data holds an LF, so it can hold no
-            separator), as the region of the read that holds them. ``block.split(
-            _ES_NEXT_MESSAGE)`` is what ``_feed`` would give as ``("message", data, id,
-            retry)`` tuples, but a caller that knows the data's shape can skip the split.
+            ``(block, n)``: the data of the ``n`` events joined by :data:`MESSAGE_SEPARATOR`
+            (no data line holds an LF, so none can hold the separator). ``block.split(
+            MESSAGE_SEPARATOR)`` is what :meth:`feed_raw` would give as ``("message", data,
+            id, retry)`` tuples; a caller that knows the data's shape can skip the split.
         """
         if _LF not in data:
             return None  # completes no event; _feed buffers it in amortised O(1)
@@ -273,7 +304,7 @@ class SSEDecoder:
         if end < 26 or _CR in buf:  # 26: the shortest event, BOM event: message\ndata: \n\n
             return None
         block = buf[24 : end - 2]
-        events = block.count(_ES_NEXT_MESSAGE) + 1
+        events = block.count(MESSAGE_SEPARATOR) + 1
         limit = self._max_event_bytes
         if not (
             buf.startswith(_ES_MESSAGE)
@@ -300,7 +331,7 @@ class SSEDecoder:
         self._pending.clear()
         self._feed_lines(buf, [])
 
-    def _feed_es_events(self, buf: bytes, events: list[_RawEvent]) -> tuple[bytes, bool]:
+    def _feed_es_events(self, buf: bytes, events: list[RawEvent]) -> tuple[bytes, bool]:
         """Take whole Elasticsearch-shaped events off the front of ``buf``.
 
         Returns the rest, and whether it is only an unfinished event (no blank line in it).
@@ -309,7 +340,7 @@ class SSEDecoder:
         message`` (or ``error``), one ``data:`` line and a blank line decodes to what the
         general rules give: type, and the data after one space. Anything else (and what
         follows it) is left to the line parser, so this is a shortcut, never a second parser.
-        (Reads of message events only never get here: :meth:`_feed_messages` took them.)
+        (Reads of message events only never get here: :meth:`feed_message_block` took them.)
         """
         blocks = buf.split(b"\n\n")
         rest = blocks.pop()  # after the last blank line: an unfinished event, or b""
@@ -329,7 +360,7 @@ class SSEDecoder:
             events.append((kind, block[start:], last_id, retry))
         return rest, True
 
-    def _feed_lines(self, buf: bytes, events: list[_RawEvent]) -> list[_RawEvent]:
+    def _feed_lines(self, buf: bytes, events: list[RawEvent]) -> list[RawEvent]:
         """The standard's line-by-line interpretation of ``buf`` (pending already joined)."""
         pending = self._pending
         lines = buf.splitlines()  # bytes.splitlines splits on CR, LF and CRLF only

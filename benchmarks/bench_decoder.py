@@ -12,8 +12,8 @@ It is cut into feeds of 1 B, 64 B, 4 KiB and 64 KiB and decoded by:
 * ``naive split``: a hand-tuned ``buf.split(b"\\n\\n")`` splitter for exactly this framing. It
   is not a conforming decoder (no CR line ends, comments, multi-line data, id or retry, size
   limit); it is the speed of light the others are measured against;
-* client path: what the client's read loop runs: ``_feed_messages()`` (a read of whole message
-  events as one block of their data and a count), else ``_feed_general()``;
+* client path: what the client's read loop runs: ``feed_message_block()`` (a read of whole message
+  events as one block of their data and a count), else ``feed_raw()``;
 * ``_feed()``: asyncinfer's raw tuples;
 * ``feed()``: asyncinfer's public API, one :class:`~asyncinfer.sse.ServerSentEvent` an event;
 * ``httpx-sse``: what ``EventSource.aiter_sse`` runs (an incremental UTF-8 decode, then
@@ -98,7 +98,7 @@ def run_raw_feed(chunks: Sequence[bytes]) -> int:
 def run_client_path(chunks: Sequence[bytes]) -> int:
     """What the client's read loop runs: whole message events as one block, else ``_feed``."""
     decoder = SSEDecoder(bom_every_event=True)
-    messages, feed = decoder._feed_messages, decoder._feed_general
+    messages, feed = decoder.feed_message_block, decoder.feed_raw
     count = 0
     for chunk in chunks:
         block = messages(chunk)
@@ -157,7 +157,7 @@ def run_openai(chunks: Sequence[bytes]) -> int:
 
 FORMS: dict[str, Callable[[Sequence[bytes]], int]] = {
     "naive split (baseline)": run_naive,
-    "asyncinfer client path (`_feed_messages()`, else `_feed_general()`)": run_client_path,
+    "asyncinfer client path (`feed_message_block()`, else `feed_raw()`)": run_client_path,
     "asyncinfer `_feed()` raw": run_raw_feed,
     "asyncinfer `feed()` public": run_feed,
     "httpx-sse decoders + BOM strip": run_httpx_sse,

@@ -63,7 +63,7 @@ async def test_chat_stream_past_max_kept_text(es: ElasticsearchEmulator) -> None
     async with InferenceClient(es.url, limits=asyncinfer.Limits(max_kept_text=2000)) as client:
         stream = client.stream_chat_completion("chat", MESSAGES)
         chunks = [chunk async for chunk in stream]
-        assert not stream.text_kept and not stream._chunks
+        assert not stream.text_kept and not stream._reader.ledger.records
         with pytest.raises(asyncinfer.TextNotKeptError, match=r"final_message\(\)"):
             _ = stream.chunks
         assert repr(stream).endswith(f"done chunks={len(chunks)}>")  # counted, kept or not

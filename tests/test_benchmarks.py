@@ -26,7 +26,7 @@ CLIENT_LABELS = [
 ]
 DECODERS = [
     "naive split (baseline)",
-    "asyncinfer client path (`_feed_messages()`, else `_feed_general()`)",
+    "asyncinfer client path (`feed_message_block()`, else `feed_raw()`)",
     "asyncinfer `_feed()` raw",
     "asyncinfer `feed()` public",
     "httpx-sse decoders + BOM strip",

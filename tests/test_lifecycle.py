@@ -108,7 +108,7 @@ async def test_aclose_while_waiting_for_a_connection_slot(es: ElasticsearchEmula
         await waiting.aclose()
         # The wait ends at once, without a slot, while the holder still has its own.
         assert await asyncio.wait_for(reader, 2) is None
-        assert not waiting._slot and waiting.state is StreamState.CLOSED
+        assert not waiting._attempts.slot and waiting.state is StreamState.CLOSED
         await holder.aclose()
         assert client._transport._slots is not None
         assert client._transport._slots._value == 1  # every slot back

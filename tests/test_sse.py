@@ -70,7 +70,7 @@ def decode_pieces(
     """Feed ``pieces`` then close; return the events delivered and whether the ceiling tripped.
 
     Also checks, after every successful feed, that the decoder holds no more than its ceiling.
-    ``client_path`` feeds as the client does: ``_feed_messages`` first, ``_feed`` when it
+    ``client_path`` feeds as the client does: ``feed_message_block`` first, ``feed_raw`` when it
     declines.
     """
     decoder = SSEDecoder(bom_every_event=bom_every_event, max_event_bytes=max_event_bytes)
@@ -78,17 +78,17 @@ def decode_pieces(
     error: SSEProtocolError | None = None
     try:
         for piece in pieces:
-            messages = decoder._feed_messages(piece) if client_path else None
+            messages = decoder.feed_message_block(piece) if client_path else None
             if not client_path:
                 events += decoder.feed(piece)
             elif messages is None:
                 events += [
                     ServerSentEvent(t, d.decode("utf-8", "replace"), i, r)
-                    for t, d, i, r in decoder._feed_general(piece)
+                    for t, d, i, r in decoder.feed_raw(piece)
                 ]
             else:
                 block, count = messages
-                payloads = block.split(asyncinfer.sse._ES_NEXT_MESSAGE)
+                payloads = block.split(asyncinfer.sse.MESSAGE_SEPARATOR)
                 assert len(payloads) == count
                 # Message events leave the id and retry in effect unchanged.
                 last_id, retry = decoder._last_id, decoder._retry
@@ -476,7 +476,7 @@ def test_sse_module_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "attrs", "_config", "_exceptions"}, imported
+    assert imported <= {"__future__", "typing", "attrs", "_config", "_exceptions"}, imported
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,7 +564,7 @@ _es_streams = st.builds(
 def test_client_path_decodes_elasticsearch_streams_as_the_standard_does(
     stream: bytes, max_event_bytes: int, data: st.DataObject
 ) -> None:
-    # Mostly whole Elasticsearch events, which _feed_messages takes without the line parser.
+    # Mostly whole Elasticsearch events, which feed_message_block takes without the line parser.
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8), label="cuts")
     kwargs: dict[str, Any] = {"bom_every_event": True, "max_event_bytes": max_event_bytes}
     expected = decode_pieces([stream], **kwargs)
@@ -771,7 +771,7 @@ def test_one_byte_feeds_of_a_4mib_event_are_linear() -> None:
 
 @pytest.mark.timeout(30)
 def test_one_byte_feeds_on_the_client_path_are_linear() -> None:
-    # The client tries _feed_messages first on every read: a read that completes no event
+    # The client tries feed_message_block first on every read: a read that completes no event
     # must not copy what is held (4 MiB a byte at a time would take hours if it did).
     # The first read ends with the start of the big event, which is then held raw.
     payload = b"x" * (4 * MIB)
@@ -782,9 +782,9 @@ def test_one_byte_feeds_on_the_client_path_are_linear() -> None:
     reads += [stream[i : i + 1] for i in range(len(reads[0]), len(stream))]
     blocks = []
     for piece in reads:
-        block = decoder._feed_messages(piece)
+        block = decoder.feed_message_block(piece)
         if block is None:
-            assert decoder._feed_general(piece) == []
+            assert decoder.feed_raw(piece) == []
         else:
             blocks.append(block)
     assert blocks == [(b"{}", 1), (payload, 1)]
@@ -834,7 +834,7 @@ _payload = st.one_of(
 @example(payloads=[b'{"completion":[{"delta":"a"},{"delta":"b"}]}', b'{"completion":[]}'])
 @example(payloads=[b'{"completion":[{"delta":"a","b"}]}'])  # one piece, two strings
 def test_completion_block_tokens_are_the_tokens_of_each_event(payloads: list[bytes]) -> None:
-    separator = asyncinfer.sse._ES_NEXT_MESSAGE
+    separator = asyncinfer.sse.MESSAGE_SEPARATOR
     block = separator.join(payloads)
     fast = completion_block_tokens(block, len(payloads), separator)
     tokens, error = completion_tokens(payloads)
@@ -845,7 +845,7 @@ def test_completion_block_tokens_are_the_tokens_of_each_event(payloads: list[byt
 @many_examples
 @given(payloads=st.lists(_es_chunk, min_size=1, max_size=6))
 def test_elasticsearch_chunks_take_the_block_path(payloads: list[bytes]) -> None:
-    separator = asyncinfer.sse._ES_NEXT_MESSAGE
+    separator = asyncinfer.sse.MESSAGE_SEPARATOR
     fast = completion_block_tokens(separator.join(payloads), len(payloads), separator)
     assert fast is not None
     assert fast == completion_tokens(payloads)[0]

@@ -282,7 +282,8 @@ async def test_aclose_during_the_sniff_on_start_sends_nothing(es: ElasticsearchE
         await stream.aclose()
         assert await asyncio.wait_for(entering, 5) is stream
         assert stream.state is StreamState.CLOSED
-        assert stream._deadlines is not None and stream._deadlines._timer is None
+        deadlines = stream._attempts.deadlines
+        assert deadlines is not None and deadlines._timer is None
     assert es.requests == []
 
 
