@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from ._config import Limits, RetryPolicy, Timeouts
-from ._exceptions import ClientClosedError, InvalidRequestError, UnexpectedResponseError
+from ._exceptions import (
+    ClientClosedError,
+    InvalidRequestError,
+    InvalidTypeError,
+    UnexpectedResponseError,
+)
 from ._exchange import request_json
 from ._fanout import AsCompleted, map_results
 from ._models import (
@@ -27,6 +32,16 @@ from ._models import (
     message_to_json,
     parse_inference,
     tool_to_json,
+)
+from ._options import (
+    check_auth,
+    check_bool,
+    check_headers,
+    check_limits,
+    check_optional,
+    check_path,
+    check_timeouts,
+    retry_policy,
 )
 from ._protocol import (
     Request,
@@ -129,6 +144,8 @@ class InferenceClient:
         max_event_bytes: Shortcut for ``limits.max_event_bytes``.
 
     Raises:
+        InvalidTypeError: An option has the wrong type (e.g. ``timeouts=5`` instead of
+            ``Timeouts(total=5)``); the message names it. Also a :class:`TypeError`.
         InvalidRequestError: An argument is invalid (e.g. two forms of authentication, both
             ``hosts`` and ``cloud_id``, a malformed ``cloud_id`` or fingerprint).
     """
@@ -159,6 +176,7 @@ class InferenceClient:
         read_bufsize: int | None = None,
         max_event_bytes: int | None = None,
     ) -> None:
+        _check_options(locals())
         if (hosts is None) == (cloud_id is None):
             raise InvalidRequestError("give either hosts or cloud_id")
         if cloud_id is not None and (sniff_on_start or sniff_on_node_failure):
@@ -193,7 +211,7 @@ class InferenceClient:
             )
         self.url = urls[0]
         self.timeouts = timeouts or Timeouts()
-        self.retries = _retry_policy(retries) or RetryPolicy()
+        self.retries = retry_policy(retries) or RetryPolicy()
         self.limits = limits
         self._transport = Transport(
             urls,
@@ -298,9 +316,9 @@ class InferenceClient:
             self._transport,
             _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
-            timeouts=timeouts or self.timeouts,
+            timeouts=check_timeouts(timeouts) or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
-            retries=_retry_policy(retries) or self.retries,
+            retries=retry_policy(retries) or self.retries,
             keep=self._keep(keep_text),
         )
         self._streams.add(stream)
@@ -309,7 +327,7 @@ class InferenceClient:
     def _keep(self, keep_text: bool) -> int | None:
         """How much text a new stream keeps: 0 none, ``None`` all."""
         if not isinstance(keep_text, bool):
-            raise InvalidRequestError(f"keep_text must be a bool, got {keep_text!r}")
+            raise InvalidTypeError(f"keep_text must be a bool, got {keep_text!r}")
         return self.limits.max_kept_text if keep_text else 0
 
     # --- chat completion --------------------------------------------------------------------
@@ -400,9 +418,9 @@ class InferenceClient:
             self._transport,
             _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
-            timeouts=timeouts or self.timeouts,
+            timeouts=check_timeouts(timeouts) or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
-            retries=_retry_policy(retries) or self.retries,
+            retries=retry_policy(retries) or self.retries,
             keep=self._keep(keep_text),
         )
         self._streams.add(stream)
@@ -421,8 +439,8 @@ class InferenceClient:
         return await request_json(
             self._transport,
             _with_opaque_id(request, opaque_id),
-            timeouts or self.timeouts,
-            _retry_policy(retries) or self.retries,
+            check_timeouts(timeouts) or self.timeouts,
+            retry_policy(retries) or self.retries,
         )
 
     async def _result(
@@ -786,33 +804,58 @@ class InferenceClient:
         return _parse(lambda b: [ServiceInfo._from(s) for s in b], request, body)
 
 
+def _check_options(options: dict[str, Any]) -> None:
+    """Every constructor option's type, before anything is built from them.
+
+    Raises:
+        InvalidTypeError: An option has the wrong type; the message names it.
+    """
+    check_auth(
+        options["api_key"], options["basic_auth"], options["bearer_auth"], options["cloud_id"]
+    )
+    check_headers(options["headers"])
+    check_timeouts(options["timeouts"])
+    retry_policy(options["retries"])
+    check_limits(options["limits"])
+    for name in ("ca_certs", "client_cert", "client_key"):
+        check_path(options[name], name)
+    check_optional(options["ssl_context"], ssl.SSLContext, "ssl_context", "an ssl.SSLContext")
+    check_optional(options["ssl_assert_fingerprint"], str, "ssl_assert_fingerprint", "a hex string")
+    for name in (
+        "verify_certs",
+        "product_check",
+        "product_check_streams",
+        "sniff_on_start",
+        "sniff_on_node_failure",
+    ):
+        check_bool(options[name], name)
+    for name in ("read_bufsize", "max_event_bytes"):
+        check_optional(options[name], int, name, "an int")
+
+
 def _host_list(hosts: Any) -> list[str]:
     if isinstance(hosts, str):
         return [hosts]
     if isinstance(hosts, Sequence) and hosts and all(isinstance(h, str) for h in hosts):
         return list(hosts)
-    raise InvalidRequestError("hosts must be a URL or a non-empty list of URLs")
-
-
-def _retry_policy(retries: RetryPolicy | int | None) -> RetryPolicy | None:
-    if retries is None or isinstance(retries, RetryPolicy):
-        return retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidRequestError(f"retries must be a RetryPolicy or a number, got {retries!r}")
-    return RetryPolicy(max_retries=retries)
+    if isinstance(hosts, Sequence) and not hosts:
+        raise InvalidRequestError("hosts must be a URL or a non-empty list of URLs")
+    raise InvalidTypeError(
+        f"hosts must be a URL or a non-empty list of URLs, got {type(hosts).__name__}"
+    )
 
 
 def _with_opaque_id(request: Request, opaque_id: str | None) -> Request:
     if opaque_id is None:
         return request
     if not isinstance(opaque_id, str):
-        raise InvalidRequestError(f"opaque_id must be a string, got {opaque_id!r}")
+        raise InvalidTypeError(f"opaque_id must be a string, got {type(opaque_id).__name__}")
     return attrs.evolve(request, headers={**request.headers, "x-opaque-id": opaque_id})
 
 
 def _typed(value: Any, kind: Any, name: str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise InvalidRequestError(f"{name} has the wrong type: {type(value).__name__}")
+        raise InvalidTypeError(f"{name} has the wrong type: {type(value).__name__}")
     return value
 
 

@@ -30,6 +30,7 @@ from ._exceptions import (
     ConnectError,
     ConnectTimeoutError,
     InvalidRequestError,
+    InvalidTypeError,
     ReadError,
     TLSError,
     UnsupportedProductError,
@@ -401,6 +402,10 @@ class Transport:
         sniff_on_start: bool = False,
         sniff_on_node_failure: bool = False,
     ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidTypeError(
+                f"session must be an aiohttp.ClientSession or None, got {type(session).__name__}"
+            )
         self.pool = NodePool(urls)
         self._headers = dict(headers)
         self._session = session

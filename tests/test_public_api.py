@@ -30,6 +30,7 @@ EXPECTED = {
     "ToolMessage", "Usage", "UserMessage",
     "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
     "AsCompleted", "MergedStreams", "merge_streams", "TextNotKeptError",
+    "InvalidTypeError", "WrongEventLoopError",
 }  # fmt: skip
 
 
@@ -65,7 +66,10 @@ def test_error_tree() -> None:
     assert issubclass(asyncinfer.InvalidRequestError, ValueError)
     assert issubclass(asyncinfer.TextNotKeptError, asyncinfer.UsageError)
     errors = {name for name in EXPECTED if name.endswith("Error")}
-    assert len(errors) == 29
+    assert len(errors) == 31
+    assert issubclass(asyncinfer.InvalidTypeError, TypeError)
+    assert issubclass(asyncinfer.InvalidTypeError, asyncinfer.InvalidRequestError)
+    assert issubclass(asyncinfer.WrongEventLoopError, asyncinfer.UsageError)
     for name in errors:
         assert issubclass(getattr(asyncinfer, name), asyncinfer.AsyncInferError), name
 
