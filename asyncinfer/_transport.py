@@ -9,13 +9,15 @@ decided one level up (``_exchange``), which asks this module to mark nodes dead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import logging
 import platform
 import ssl
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -34,6 +36,7 @@ from ._exceptions import (
     ReadError,
     TLSError,
     UnsupportedProductError,
+    WrongEventLoopError,
 )
 from ._protocol import JSON_HEADERS, Request
 from ._version import __version__
@@ -429,6 +432,9 @@ class Transport:
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
+        #: The event loop the client first ran in: its connections belong to that loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shutdown_hook: AsyncGenerator[None, None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -440,9 +446,38 @@ class Transport:
         """The nodes' URLs."""
         return [node.url for node in self.pool.nodes]
 
+    def check_loop(self) -> None:
+        """Fail clearly when called from another event loop than the client's own.
+
+        Raises:
+            WrongEventLoopError: The client first ran in another event loop.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not None:
+            state = "a closed event loop" if self._loop.is_closed() else "another event loop"
+            raise WrongEventLoopError(
+                f"this InferenceClient belongs to {state}: its connections were made there "
+                "(each asyncio.run() makes a new loop). Make one client per event loop, "
+                "e.g. with 'async with InferenceClient(...)' inside the coroutine that "
+                "asyncio.run() runs"
+            )
+        self._loop = loop
+        if self._owns_session:
+            # asyncio.run() (and loop.shutdown_asyncgens()) closes every async generator
+            # before it closes the loop: ours then closes the session, so that no socket
+            # outlives its loop when the client was never closed.
+            hook = self._shutdown_hook = _close_at_loop_shutdown(weakref.ref(self))
+            with contextlib.suppress(StopIteration):
+                hook.asend(None).send(None)  # runs to its yield: registers it with the loop
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the InferenceClient is closed; create a new one")
+        self.check_loop()
         if self._session is None:
             limits = self._limits
             self._session = aiohttp.ClientSession(
@@ -460,7 +495,12 @@ class Transport:
     # --- health ---------------------------------------------------------------------------
 
     async def acquire_slot(self) -> None:
-        """Wait for one of the client's connections (``Limits.connections``)."""
+        """Wait for one of the client's connections (``Limits.connections``).
+
+        Raises:
+            WrongEventLoopError: The client first ran in another event loop.
+        """
+        self.check_loop()  # the first thing every call does: here a wrong loop is told cheaply
         if self._slots is not None:
             await self._slots.acquire()
 
@@ -658,13 +698,40 @@ class Transport:
             self._sniffing = None
 
     async def close(self) -> None:
-        """Close the session if we created it. Idempotent."""
+        """Close the session if we created it. Idempotent.
+
+        From another event loop than the client's, once that loop is closed, it only marks
+        the client closed: the session was closed when its loop shut down, or cannot be.
+        """
         self._closed = True
         if self._sniffing is not None:
             self._sniffing.cancel()
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if not self._loop.is_closed():
+                raise WrongEventLoopError(
+                    "close this InferenceClient in the event loop it belongs to"
+                )
+            self._session = None
+            return
+        await self._close_session()
+        hook, self._shutdown_hook = self._shutdown_hook, None
+        if hook is not None:
+            await hook.aclose()  # finished: the loop has nothing left to close at shutdown
+
+    async def _close_session(self) -> None:
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+async def _close_at_loop_shutdown(transport: weakref.ref[Transport]) -> AsyncGenerator[None, None]:
+    """Suspended for the loop's lifetime; closed by the loop's shutdown (or by ``close()``)."""
+    try:
+        yield
+    finally:
+        owner = transport()
+        if owner is not None:
+            await owner._close_session()
 
 
 def _publish_address(info: Any) -> str | None:
