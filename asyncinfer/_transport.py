@@ -367,6 +367,48 @@ class Sending:
         self._transport._failed(self, exc)
 
 
+# aiohttp warns (ResourceWarning) when handed more raw bytes than this at once
+# (aiohttp.payload.TOO_LARGE_BYTES_BODY, 1 MiB): bodies past it go out as a _LargeBody.
+_LARGE_BODY_BYTES = 1024 * 1024
+# One write per 64 KiB: each waits for the socket to drain, so the loop runs between them.
+_BODY_WRITE_BYTES = 64 * 1024
+
+
+def _body(body: bytes | None) -> bytes | aiohttp.payload.Payload | None:
+    """A request body in the form aiohttp sends without blocking the loop (or warning)."""
+    if body is None or len(body) <= _LARGE_BODY_BYTES:
+        return body  # the common case: handed over as is, as before
+    return _LargeBody(body)
+
+
+class _LargeBody(aiohttp.payload.Payload):
+    """A large request body, written in slices that let the loop run between them (no copy:
+    each slice is a view of the one ``bytes``)."""
+
+    _autoclose = True  # holds no resource: nothing to close
+
+    def __init__(self, value: bytes) -> None:
+        # The request's own Content-Type wins over this one (aiohttp keeps given headers).
+        super().__init__(value, content_type="application/json")
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The body as text (aiohttp's interface; used only for debugging output)."""
+        return bytes(self._value).decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        """Write the whole body."""
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        """Write the body (up to ``content_length`` bytes), one slice per drain."""
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _BODY_WRITE_BYTES):
+            await writer.write(view[start : start + _BODY_WRITE_BYTES])
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError) and not _is_tls_failure(exc):
         # aiohttp's own text carries the repr of the SSL context, even for http://.
@@ -575,7 +617,7 @@ class Transport:
             request.method,
             cached[2],
             params=request.query or None,
-            data=request.body,
+            data=_body(request.body),
             headers=self._merged_headers(request.headers),
             timeout=self._client_timeout(connect_timeout),
             read_bufsize=self._limits.read_bufsize,
