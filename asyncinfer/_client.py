@@ -6,7 +6,7 @@ import base64
 import ssl
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
@@ -641,6 +641,45 @@ class InferenceClient:
 
         return AsCompleted(call, inputs, concurrency)
 
+    @overload
+    async def map_completions(
+        self,
+        inference_id: str,
+        inputs: Iterable[str],
+        *,
+        concurrency: int = 16,
+        return_exceptions: Literal[False] = False,
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+    ) -> list[CompletionResult]: ...
+
+    @overload
+    async def map_completions(
+        self,
+        inference_id: str,
+        inputs: Iterable[str],
+        *,
+        concurrency: int = 16,
+        return_exceptions: Literal[True],
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+    ) -> list[CompletionResult | BaseException]: ...
+
+    @overload
+    async def map_completions(
+        self,
+        inference_id: str,
+        inputs: Iterable[str],
+        *,
+        concurrency: int = 16,
+        return_exceptions: bool,
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        retries: RetryPolicy | int | None = None,
+    ) -> list[CompletionResult | BaseException]: ...
+
     async def map_completions(
         self,
         inference_id: str,
@@ -651,8 +690,11 @@ class InferenceClient:
         task_settings: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult | BaseException]:
+    ) -> list[CompletionResult] | list[CompletionResult | BaseException]:
         """Complete many prompts at once; the results come back in input order.
+
+        The list holds only results (``list[CompletionResult]``), unless
+        ``return_exceptions=True`` lets errors take their input's place.
 
         Raises:
             AsyncInferError: The first error, unless ``return_exceptions`` (then errors take
