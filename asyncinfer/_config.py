@@ -11,6 +11,7 @@ import attrs
 from ._exceptions import InvalidRequestError, InvalidTypeError
 
 __all__ = [
+    "DEFAULT_CIRCUIT_FAILURES",
     "DEFAULT_CONNECTIONS",
     "DEFAULT_CONNECTIONS_PER_NODE",
     "DEFAULT_CONNECT_TIMEOUT_S",
@@ -245,6 +246,12 @@ class RetryPolicy:
 # with at most 50 to one node keeps a fan-out from exhausting one node's HTTP workers.
 DEFAULT_CONNECTIONS = 100
 DEFAULT_CONNECTIONS_PER_NODE = 50
+# Connection attempts failing in a row (on any node; any answer resets the count) before new
+# requests fail at once. The default retries make 4 attempts per call, so 10 is more than two
+# calls' worth of failures with nothing answering: a node restarting in a healthy pool never
+# gets there (other nodes answer), while a batch against a dead cluster stops after seconds.
+DEFAULT_CIRCUIT_FAILURES = 10
+
 # Idle keep-alive connections are closed after this long; Elasticsearch's own idle timeout is
 # far longer, so this only bounds idle sockets on our side.
 DEFAULT_KEEPALIVE_S = 30.0
@@ -266,6 +273,11 @@ class Limits:
             data). Past it the stream drops what it kept, so memory stays bounded however long
             the answer, and asking for the text raises :class:`TextNotKeptError`. ``None``: no
             limit. ``read_text()`` and ``final_message()`` always keep the whole answer.
+        circuit_failures: After this many connection attempts in a row failed (every node
+            unreachable), new requests fail at once with :class:`ConnectError`, sending
+            nothing; a node is tried again (one request, a probe) when its dead back-off
+            (1 s doubling to 30 s) ends, and the first answer closes the circuit. ``None``:
+            never fail fast.
 
     Raises:
         InvalidTypeError: A field has the wrong type (the message names the field).
@@ -281,4 +293,7 @@ class Limits:
     max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_positive_int)
     max_kept_text: int | None = attrs.field(
         default=DEFAULT_MAX_KEPT_TEXT, validator=_positive_int_or_none
+    )
+    circuit_failures: int | None = attrs.field(
+        default=DEFAULT_CIRCUIT_FAILURES, validator=_positive_int_or_none
     )

@@ -41,7 +41,16 @@ from ._exceptions import (
 from ._protocol import JSON_HEADERS, Request
 from ._version import __version__
 
-__all__ = ["Node", "NodePool", "Response", "TLSConfig", "Transport", "split_userinfo", "user_agent"]
+__all__ = [
+    "CircuitOpenError",
+    "Node",
+    "NodePool",
+    "Response",
+    "TLSConfig",
+    "Transport",
+    "split_userinfo",
+    "user_agent",
+]
 
 logger = logging.getLogger("asyncinfer")
 
@@ -125,6 +134,11 @@ class NodePool:
         doubling = min(node.failures - 1, _DEAD_BACKOFF_MAX_DOUBLINGS)
         backoff = min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
         node.dead_until = now + backoff
+
+    def hold(self, node: Node, now: float) -> None:
+        """Keep ``node`` out of rotation for its current back-off, while one probe tries it."""
+        doubling = min(max(node.failures - 1, 0), _DEAD_BACKOFF_MAX_DOUBLINGS)
+        node.dead_until = now + min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
 
     def mark_live(self, node: Node) -> None:
         """``node`` answered: forget its failures."""
@@ -219,6 +233,14 @@ def _der(cert: Any) -> bytes:
     if isinstance(cert, bytes):
         return cert
     return bytes(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+
+
+class CircuitOpenError(ConnectError):
+    """A request failed at once, unsent: the circuit is open (``Limits.circuit_failures``).
+
+    A :class:`ConnectError` like the failures that opened it, so callers need no new case;
+    never retried, since no node is due a new try before the back-off ends.
+    """
 
 
 class Response:
@@ -474,6 +496,8 @@ class Transport:
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
+        # Connection attempts that failed in a row, on any node (Limits.circuit_failures).
+        self._connect_failures = 0
         #: The event loop the client first ran in: its connections belong to that loop.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown_hook: AsyncGenerator[None, None] | None = None
@@ -605,9 +629,18 @@ class Transport:
             await self._sniff()
 
     def send(self, request: Request, *, connect_timeout: float | None, attempt: int) -> Sending:
-        """Start sending ``request`` to the next live node (see :class:`Sending`)."""
+        """Start sending ``request`` to the next live node (see :class:`Sending`).
+
+        Raises:
+            ConnectError: The circuit is open (see ``Limits.circuit_failures``): every node
+                failed to connect that many times in a row, and none is due a new try.
+        """
         session = self._get_session()
-        node = self.pool.select(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        node = self.pool.select(now)
+        limit = self._limits.circuit_failures
+        if limit is not None and self._connect_failures >= limit:
+            self._circuit(node, now, limit)
         # The last URL is reused: a fan-out to one endpoint holds one string, not one per
         # request on its way.
         cached = self._url
@@ -626,8 +659,24 @@ class Transport:
         )
         return Sending(self, request, node, answer, connect_timeout, attempt)
 
+    def _circuit(self, node: Node, now: float, limit: int) -> None:
+        """With the circuit open, let a request through as the one probe of ``node`` once its
+        dead back-off has ended (holding the node for another back-off meanwhile); fail every
+        other request at once, without a connection attempt."""
+        if node.dead_until is None or node.dead_until <= now:
+            self.pool.hold(node, now)
+            return
+        raise CircuitOpenError(
+            f"not sent: the last {self._connect_failures} connection attempts to "
+            f"{', '.join(self.urls)} failed ({limit} in a row open the circuit); failing "
+            f"fast until a node connects again (next try in {node.dead_until - now:.1f}s)"
+        )
+
     def _failed(self, sending: Sending, exc: Exception) -> None:
         request, node = sending.request, sending.node
+        unreached = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+        if unreached and not _is_tls_failure(exc):
+            self._connect_failures += 1  # the node was not reached: toward the circuit
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             self._log(request, node, None, sending.started, sending.attempt)
             self.node_failed(node)
@@ -648,6 +697,7 @@ class Transport:
     def _answered(self, sending: Sending, resp: aiohttp.ClientResponse) -> Response:
         request, node = sending.request, sending.node
         self._log(request, node, resp.status, sending.started, sending.attempt)
+        self._connect_failures = 0  # a node answered: the circuit closes
         response = Response(resp, request, node)
         if resp.status in (502, 503, 504):
             self.node_failed(node)
