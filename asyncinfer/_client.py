@@ -5,32 +5,21 @@ from __future__ import annotations
 import base64
 import ssl
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._client_base import _number, _tool_choice, _typed, _with_opaque_id
+from ._client_endpoints import _EndpointsAPI
+from ._client_fanout import _FanoutAPI
 from ._config import Limits, RetryPolicy, Timeouts
 from ._exceptions import (
-    ClientClosedError,
     InvalidRequestError,
     InvalidTypeError,
-    UnexpectedResponseError,
 )
-from ._exchange import request_json
-from ._fanout import AsCompleted, map_results
 from ._models import (
-    CompletionResult,
-    DeleteEndpointResult,
-    EndpointInfo,
-    InferenceResult,
-    RerankResult,
-    ServiceInfo,
-    SparseEmbeddingResult,
-    TextEmbeddingResult,
-    _Shape,
     message_to_json,
-    parse_inference,
     tool_to_json,
 )
 from ._options import (
@@ -44,17 +33,10 @@ from ._options import (
     retry_policy,
 )
 from ._protocol import (
-    Request,
     chat_stream_request,
-    delete_endpoint_request,
-    get_endpoints_request,
-    get_services_request,
-    inference_request,
     parse_cloud_id,
-    put_endpoint_request,
     stream_completion_request,
     string_inputs,
-    update_endpoint_request,
 )
 from ._stream import ChatCompletionStream, CompletionStream, _EventStream
 from ._transport import TLSConfig, Transport, split_userinfo, user_agent
@@ -65,8 +47,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["InferenceClient"]
-
-_R = TypeVar("_R")
 
 
 def _auth_header(
@@ -98,7 +78,7 @@ def _auth_header(
     return None
 
 
-class InferenceClient:
+class InferenceClient(_FanoutAPI, _EndpointsAPI):
     """An asyncio client for the Elasticsearch Inference API.
 
     Use it as an async context manager (or call :meth:`close`)::
@@ -244,11 +224,6 @@ class InferenceClient:
         hosts = self.url if len(self.hosts) == 1 else f"{self.url} (+{len(self.hosts) - 1} nodes)"
         return f"<InferenceClient {hosts} {state}>"
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._transport.closed
-
     async def __aenter__(self) -> InferenceClient:
         return self
 
@@ -265,10 +240,6 @@ class InferenceClient:
         for stream in list(self._streams):
             await stream.aclose()
         await self._transport.close()
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ClientClosedError("the InferenceClient is closed; create a new one")
 
     def stream_completion(
         self,
@@ -426,425 +397,6 @@ class InferenceClient:
         self._streams.add(stream)
         return stream
 
-    # --- non-streaming inference ------------------------------------------------------------
-
-    async def _json(
-        self,
-        request: Request,
-        timeouts: Timeouts | None,
-        retries: RetryPolicy | int | None,
-        opaque_id: str | None,
-    ) -> Any:
-        self._check_open()
-        return await request_json(
-            self._transport,
-            _with_opaque_id(request, opaque_id),
-            check_timeouts(timeouts) or self.timeouts,
-            retry_policy(retries) or self.retries,
-        )
-
-    async def _result(
-        self,
-        kind: type[_R],
-        request: Request,
-        timeouts: Timeouts | None,
-        retries: RetryPolicy | int | None,
-        opaque_id: str | None,
-    ) -> _R:
-        body = await self._json(request, timeouts, retries, opaque_id)
-        try:
-            result = parse_inference(body)
-        except _Shape as exc:
-            raise _unexpected(request, body, str(exc)) from None
-        if not isinstance(result, kind):
-            raise _unexpected(request, body, f"expected a {kind.__name__} body")
-        return result
-
-    async def completion(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> CompletionResult:
-        """A whole completion at once: ``POST /_inference/completion/{inference_id}``.
-
-        Raises:
-            InvalidRequestError: An argument is invalid (before any I/O).
-            ApiError: Elasticsearch answered with an error.
-            UnexpectedResponseError: The answer is not a completion result.
-            TransportError: Connecting or reading failed, or a time limit fired.
-        """
-        body = _body(input=string_inputs(input), task_settings=task_settings)
-        request = inference_request("completion", inference_id, body, server_timeout=server_timeout)
-        return await self._result(CompletionResult, request, timeouts, retries, opaque_id)
-
-    async def text_embedding(
-        self,
-        inference_id: str,
-        inputs: str | Sequence[str],
-        *,
-        input_type: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> TextEmbeddingResult:
-        """Dense vectors: ``POST /_inference/text_embedding/{inference_id}``.
-
-        Args:
-            input_type: ``"ingest"``, ``"search"``, ``"classification"`` or ``"clustering"``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        if input_type is not None:
-            _typed(input_type, str, "input_type")
-        body = _body(
-            input=string_inputs(inputs, "inputs"),
-            input_type=input_type,
-            task_settings=task_settings,
-        )
-        request = inference_request(
-            "text_embedding", inference_id, body, server_timeout=server_timeout
-        )
-        return await self._result(TextEmbeddingResult, request, timeouts, retries, opaque_id)
-
-    async def sparse_embedding(
-        self,
-        inference_id: str,
-        inputs: str | Sequence[str],
-        *,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> SparseEmbeddingResult:
-        """Sparse vectors (token → weight): ``POST /_inference/sparse_embedding/{inference_id}``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        body = _body(input=string_inputs(inputs, "inputs"), task_settings=task_settings)
-        request = inference_request(
-            "sparse_embedding", inference_id, body, server_timeout=server_timeout
-        )
-        return await self._result(SparseEmbeddingResult, request, timeouts, retries, opaque_id)
-
-    async def rerank(
-        self,
-        inference_id: str,
-        query: str,
-        documents: Sequence[str],
-        *,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> RerankResult:
-        """Order ``documents`` by relevance to ``query``: ``POST /_inference/rerank/{id}``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        if not isinstance(query, str) or not query:
-            raise InvalidRequestError(f"query must be a non-empty string, got {query!r}")
-        if isinstance(documents, str):
-            raise InvalidRequestError("documents must be a list of strings, not one string")
-        if top_n is not None and (
-            isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
-        ):
-            raise InvalidRequestError(f"top_n must be a positive int, got {top_n!r}")
-        if return_documents is not None:
-            _typed(return_documents, bool, "return_documents")
-        body = _body(
-            query=query,
-            input=string_inputs(documents, "documents"),
-            top_n=top_n,
-            return_documents=return_documents,
-            task_settings=task_settings,
-        )
-        request = inference_request("rerank", inference_id, body, server_timeout=server_timeout)
-        return await self._result(RerankResult, request, timeouts, retries, opaque_id)
-
-    async def inference(
-        self,
-        task_type: str | None,
-        inference_id: str,
-        *,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-        **body: Any,
-    ) -> InferenceResult:
-        """Any non-streaming inference: ``POST /_inference/[{task_type}/]{inference_id}``.
-
-        ``body`` is sent as the JSON body (``input=...``, ``query=...``, ...); the result is
-        typed by what the answer holds.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = inference_request(task_type, inference_id, body, server_timeout=server_timeout)
-        answer = await self._json(request, timeouts, retries, opaque_id)
-        try:
-            return parse_inference(answer)
-        except _Shape as exc:
-            raise _unexpected(request, answer, str(exc)) from None
-
-    # --- fan-out ------------------------------------------------------------------------------
-
-    def as_completed(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> AsCompleted[str, CompletionResult]:
-        """Complete many prompts at once; iterate ``(index, result or error)`` as each ends.
-
-        At most ``concurrency`` calls run at a time (and never more than the client's
-        connection limit, shared by all its calls); a 429 cools the whole client down.
-        Errors are yielded, not raised. Use it with ``async with`` so that leaving early
-        cancels the calls still running::
-
-            async with client.as_completed("my-endpoint", prompts) as results:
-                async for index, result in results:
-                    ...
-
-        Raises:
-            InvalidRequestError: ``concurrency`` is not a positive int.
-        """
-        self._check_open()
-
-        async def call(prompt: str) -> CompletionResult:
-            return await self.completion(
-                inference_id,
-                prompt,
-                task_settings=task_settings,
-                timeouts=timeouts,
-                retries=retries,
-            )
-
-        return AsCompleted(call, inputs, concurrency)
-
-    @overload
-    async def map_completions(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        return_exceptions: Literal[False] = False,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult]: ...
-
-    @overload
-    async def map_completions(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        return_exceptions: Literal[True],
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult | BaseException]: ...
-
-    @overload
-    async def map_completions(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        return_exceptions: bool,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult | BaseException]: ...
-
-    async def map_completions(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        return_exceptions: bool = False,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult] | list[CompletionResult | BaseException]:
-        """Complete many prompts at once; the results come back in input order.
-
-        The list holds only results (``list[CompletionResult]``), unless
-        ``return_exceptions=True`` lets errors take their input's place.
-
-        Raises:
-            AsyncInferError: The first error, unless ``return_exceptions`` (then errors take
-                their input's place in the list); the calls still running are cancelled.
-        """
-        self._check_open()
-        return await map_results(
-            lambda prompt: self.completion(
-                inference_id,
-                prompt,
-                task_settings=task_settings,
-                timeouts=timeouts,
-                retries=retries,
-            ),
-            inputs,
-            concurrency=concurrency,
-            return_exceptions=return_exceptions,
-        )
-
-    # --- endpoint management ----------------------------------------------------------------
-
-    async def put_endpoint(
-        self,
-        task_type: str,
-        inference_id: str,
-        *,
-        service: str,
-        service_settings: Mapping[str, Any],
-        task_settings: Mapping[str, Any] | None = None,
-        chunking_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> EndpointInfo:
-        """Create an inference endpoint: ``PUT /_inference/{task_type}/{inference_id}``.
-
-        Raises:
-            ApiError: Elasticsearch refused it (``BadRequestError`` if it exists).
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = put_endpoint_request(
-            task_type,
-            inference_id,
-            service=service,
-            service_settings=service_settings,
-            task_settings=task_settings,
-            chunking_settings=chunking_settings,
-            server_timeout=server_timeout,
-        )
-        return _parse(
-            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
-        )
-
-    async def get_endpoints(
-        self,
-        task_type: str | None = None,
-        inference_id: str | None = None,
-        *,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> list[EndpointInfo]:
-        """List endpoints, all or by task type, or get one: ``GET /_inference[...]``.
-
-        Raises:
-            NotFoundError: No endpoint with that id.
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = get_endpoints_request(task_type, inference_id)
-        body = await self._json(request, timeouts, retries, opaque_id)
-        return _parse(
-            lambda b: [EndpointInfo._from(e) for e in _field(b, "endpoints", list)], request, body
-        )
-
-    async def delete_endpoint(
-        self,
-        inference_id: str,
-        *,
-        task_type: str | None = None,
-        dry_run: bool = False,
-        force: bool = False,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> DeleteEndpointResult:
-        """Delete an endpoint: ``DELETE /_inference/[{task_type}/]{inference_id}``.
-
-        Args:
-            dry_run: Only list the pipelines and indices that use it.
-            force: Delete even if pipelines use it.
-
-        Raises:
-            BadRequestError: Pipelines use it and ``force`` is false.
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = delete_endpoint_request(
-            inference_id, task_type=task_type, dry_run=dry_run, force=force
-        )
-        return _parse(
-            DeleteEndpointResult._from,
-            request,
-            await self._json(request, timeouts, retries, opaque_id),
-        )
-
-    async def update_endpoint(
-        self,
-        inference_id: str,
-        *,
-        task_type: str | None = None,
-        service_settings: Mapping[str, Any] | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> EndpointInfo:
-        """Change an endpoint's settings: ``PUT /_inference/[{task_type}/]{id}/_update`` (8.17+).
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = update_endpoint_request(
-            inference_id,
-            task_type=task_type,
-            service_settings=service_settings,
-            task_settings=task_settings,
-        )
-        return _parse(
-            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
-        )
-
-    async def get_services(
-        self,
-        task_type: str | None = None,
-        *,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> list[ServiceInfo]:
-        """The service catalogue: ``GET /_inference/_services[/{task_type}]``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = get_services_request(task_type)
-        body = await self._json(request, timeouts, retries, opaque_id)
-        if not isinstance(body, list):
-            raise _unexpected(request, body, "expected a JSON array")
-        return _parse(lambda b: [ServiceInfo._from(s) for s in b], request, body)
-
 
 def _check_options(options: dict[str, Any]) -> None:
     """Every constructor option's type, before anything is built from them.
@@ -885,65 +437,3 @@ def _host_list(hosts: Any) -> list[str]:
     raise InvalidTypeError(
         f"hosts must be a URL or a non-empty list of URLs, got {type(hosts).__name__}"
     )
-
-
-def _with_opaque_id(request: Request, opaque_id: str | None) -> Request:
-    if opaque_id is None:
-        return request
-    if not isinstance(opaque_id, str):
-        raise InvalidTypeError(f"opaque_id must be a string, got {type(opaque_id).__name__}")
-    return attrs.evolve(request, headers={**request.headers, "x-opaque-id": opaque_id})
-
-
-def _typed(value: Any, kind: Any, name: str) -> Any:
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise InvalidTypeError(f"{name} has the wrong type: {type(value).__name__}")
-    return value
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequestError(f"{name} must be a number, got {value!r}")
-    return value
-
-
-def _tool_choice(value: Any) -> Any:
-    if isinstance(value, str):
-        if value not in ("auto", "none", "required"):
-            raise InvalidRequestError(
-                f"tool_choice must be 'auto', 'none', 'required' or a function, got {value!r}"
-            )
-        return value
-    if isinstance(value, Mapping):
-        function = value.get("function")
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError("tool_choice needs function.name")
-        return {"type": value.get("type", "function"), "function": dict(function)}
-    raise InvalidRequestError(f"tool_choice must be a string or a mapping, got {value!r}")
-
-
-def _body(**fields: Any) -> dict[str, Any]:
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def _field(body: Any, key: str, kind: type) -> Any:
-    if not isinstance(body, dict) or not isinstance(body.get(key), kind):
-        raise _Shape(f"missing {key!r}")
-    return body[key]
-
-
-def _unexpected(request: Request, body: Any, why: str) -> UnexpectedResponseError:
-    text = repr(body)
-    return UnexpectedResponseError(
-        f"unexpected answer from {request.endpoint}: {why}: {text[:200]}",
-        status=200,
-        content_type="application/json",
-        body=text[:4096],
-    )
-
-
-def _parse(build: Callable[[Any], _R], request: Request, body: Any) -> _R:
-    try:
-        return build(body)
-    except _Shape as exc:
-        raise _unexpected(request, body, str(exc)) from None
