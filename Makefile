@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench
+.PHONY: demo test lint docs bench chromium-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,14 @@ lint: $(BIN)/.installed
 docs: $(BIN)/.installed
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-test: lint docs
+# Under CI one test drives headless Chromium and fails without it: say so first, in one line.
+chromium-check:
+	@if [ -n "$$CI" ] && [ "$$CI" != "false" ] && ! command -v chromium >/dev/null; then \
+		echo "make test: CI is set but chromium is missing; install it with: apt-get install chromium" >&2; \
+		exit 1; \
+	fi
+
+test: chromium-check lint docs
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed

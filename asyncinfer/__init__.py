@@ -22,6 +22,7 @@ from ._exceptions import FirstEventTimeoutError as FirstEventTimeoutError
 from ._exceptions import IdleTimeoutError as IdleTimeoutError
 from ._exceptions import IncompleteStreamError as IncompleteStreamError
 from ._exceptions import InvalidRequestError as InvalidRequestError
+from ._exceptions import InvalidTypeError as InvalidTypeError
 from ._exceptions import MethodNotAllowedError as MethodNotAllowedError
 from ._exceptions import NotFoundError as NotFoundError
 from ._exceptions import ReadError as ReadError
@@ -38,6 +39,7 @@ from ._exceptions import TransportError as TransportError
 from ._exceptions import UnexpectedResponseError as UnexpectedResponseError
 from ._exceptions import UnsupportedProductError as UnsupportedProductError
 from ._exceptions import UsageError as UsageError
+from ._exceptions import WrongEventLoopError as WrongEventLoopError
 from ._fanout import AsCompleted as AsCompleted
 from ._fanout import MergedStreams as MergedStreams
 from ._fanout import merge_streams as merge_streams
@@ -103,6 +105,7 @@ __all__ = [
     "InferenceClient",
     "InferenceResult",
     "InvalidRequestError",
+    "InvalidTypeError",
     "Limits",
     "MergedStreams",
     "MethodNotAllowedError",
@@ -139,6 +142,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "UserMessage",
+    "WrongEventLoopError",
     "__version__",
     "merge_streams",
 ]

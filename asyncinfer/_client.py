@@ -5,41 +5,38 @@ from __future__ import annotations
 import base64
 import ssl
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._client_base import _number, _tool_choice, _typed, _with_opaque_id
+from ._client_endpoints import _EndpointsAPI
+from ._client_fanout import _FanoutAPI
 from ._config import Limits, RetryPolicy, Timeouts
-from ._exceptions import ClientClosedError, InvalidRequestError, UnexpectedResponseError
-from ._exchange import request_json
-from ._fanout import AsCompleted, map_results
+from ._exceptions import (
+    InvalidRequestError,
+    InvalidTypeError,
+)
 from ._models import (
-    CompletionResult,
-    DeleteEndpointResult,
-    EndpointInfo,
-    InferenceResult,
-    RerankResult,
-    ServiceInfo,
-    SparseEmbeddingResult,
-    TextEmbeddingResult,
-    _Shape,
     message_to_json,
-    parse_inference,
     tool_to_json,
 )
+from ._options import (
+    check_auth,
+    check_bool,
+    check_headers,
+    check_limits,
+    check_optional,
+    check_path,
+    check_timeouts,
+    retry_policy,
+)
 from ._protocol import (
-    Request,
     chat_stream_request,
-    delete_endpoint_request,
-    get_endpoints_request,
-    get_services_request,
-    inference_request,
     parse_cloud_id,
-    put_endpoint_request,
     stream_completion_request,
     string_inputs,
-    update_endpoint_request,
 )
 from ._stream import ChatCompletionStream, CompletionStream, _EventStream
 from ._transport import TLSConfig, Transport, split_userinfo, user_agent
@@ -50,8 +47,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["InferenceClient"]
-
-_R = TypeVar("_R")
 
 
 def _auth_header(
@@ -83,7 +78,7 @@ def _auth_header(
     return None
 
 
-class InferenceClient:
+class InferenceClient(_FanoutAPI, _EndpointsAPI):
     """An asyncio client for the Elasticsearch Inference API.
 
     Use it as an async context manager (or call :meth:`close`)::
@@ -129,6 +124,8 @@ class InferenceClient:
         max_event_bytes: Shortcut for ``limits.max_event_bytes``.
 
     Raises:
+        InvalidTypeError: An option has the wrong type (e.g. ``timeouts=5`` instead of
+            ``Timeouts(total=5)``); the message names it. Also a :class:`TypeError`.
         InvalidRequestError: An argument is invalid (e.g. two forms of authentication, both
             ``hosts`` and ``cloud_id``, a malformed ``cloud_id`` or fingerprint).
     """
@@ -159,6 +156,7 @@ class InferenceClient:
         read_bufsize: int | None = None,
         max_event_bytes: int | None = None,
     ) -> None:
+        _check_options(locals())
         if (hosts is None) == (cloud_id is None):
             raise InvalidRequestError("give either hosts or cloud_id")
         if cloud_id is not None and (sniff_on_start or sniff_on_node_failure):
@@ -193,7 +191,7 @@ class InferenceClient:
             )
         self.url = urls[0]
         self.timeouts = timeouts or Timeouts()
-        self.retries = _retry_policy(retries) or RetryPolicy()
+        self.retries = retry_policy(retries) or RetryPolicy()
         self.limits = limits
         self._transport = Transport(
             urls,
@@ -226,11 +224,6 @@ class InferenceClient:
         hosts = self.url if len(self.hosts) == 1 else f"{self.url} (+{len(self.hosts) - 1} nodes)"
         return f"<InferenceClient {hosts} {state}>"
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._transport.closed
-
     async def __aenter__(self) -> InferenceClient:
         return self
 
@@ -247,10 +240,6 @@ class InferenceClient:
         for stream in list(self._streams):
             await stream.aclose()
         await self._transport.close()
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ClientClosedError("the InferenceClient is closed; create a new one")
 
     def stream_completion(
         self,
@@ -298,9 +287,9 @@ class InferenceClient:
             self._transport,
             _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
-            timeouts=timeouts or self.timeouts,
+            timeouts=check_timeouts(timeouts) or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
-            retries=_retry_policy(retries) or self.retries,
+            retries=retry_policy(retries) or self.retries,
             keep=self._keep(keep_text),
         )
         self._streams.add(stream)
@@ -309,7 +298,7 @@ class InferenceClient:
     def _keep(self, keep_text: bool) -> int | None:
         """How much text a new stream keeps: 0 none, ``None`` all."""
         if not isinstance(keep_text, bool):
-            raise InvalidRequestError(f"keep_text must be a bool, got {keep_text!r}")
+            raise InvalidTypeError(f"keep_text must be a bool, got {keep_text!r}")
         return self.limits.max_kept_text if keep_text else 0
 
     # --- chat completion --------------------------------------------------------------------
@@ -400,390 +389,42 @@ class InferenceClient:
             self._transport,
             _with_opaque_id(request, opaque_id),
             inference_id=inference_id,
-            timeouts=timeouts or self.timeouts,
+            timeouts=check_timeouts(timeouts) or self.timeouts,
             max_event_bytes=self.limits.max_event_bytes,
-            retries=_retry_policy(retries) or self.retries,
+            retries=retry_policy(retries) or self.retries,
             keep=self._keep(keep_text),
         )
         self._streams.add(stream)
         return stream
 
-    # --- non-streaming inference ------------------------------------------------------------
 
-    async def _json(
-        self,
-        request: Request,
-        timeouts: Timeouts | None,
-        retries: RetryPolicy | int | None,
-        opaque_id: str | None,
-    ) -> Any:
-        self._check_open()
-        return await request_json(
-            self._transport,
-            _with_opaque_id(request, opaque_id),
-            timeouts or self.timeouts,
-            _retry_policy(retries) or self.retries,
-        )
+def _check_options(options: dict[str, Any]) -> None:
+    """Every constructor option's type, before anything is built from them.
 
-    async def _result(
-        self,
-        kind: type[_R],
-        request: Request,
-        timeouts: Timeouts | None,
-        retries: RetryPolicy | int | None,
-        opaque_id: str | None,
-    ) -> _R:
-        body = await self._json(request, timeouts, retries, opaque_id)
-        try:
-            result = parse_inference(body)
-        except _Shape as exc:
-            raise _unexpected(request, body, str(exc)) from None
-        if not isinstance(result, kind):
-            raise _unexpected(request, body, f"expected a {kind.__name__} body")
-        return result
-
-    async def completion(
-        self,
-        inference_id: str,
-        input: str | Sequence[str],
-        *,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> CompletionResult:
-        """A whole completion at once: ``POST /_inference/completion/{inference_id}``.
-
-        Raises:
-            InvalidRequestError: An argument is invalid (before any I/O).
-            ApiError: Elasticsearch answered with an error.
-            UnexpectedResponseError: The answer is not a completion result.
-            TransportError: Connecting or reading failed, or a time limit fired.
-        """
-        body = _body(input=string_inputs(input), task_settings=task_settings)
-        request = inference_request("completion", inference_id, body, server_timeout=server_timeout)
-        return await self._result(CompletionResult, request, timeouts, retries, opaque_id)
-
-    async def text_embedding(
-        self,
-        inference_id: str,
-        inputs: str | Sequence[str],
-        *,
-        input_type: str | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> TextEmbeddingResult:
-        """Dense vectors: ``POST /_inference/text_embedding/{inference_id}``.
-
-        Args:
-            input_type: ``"ingest"``, ``"search"``, ``"classification"`` or ``"clustering"``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        if input_type is not None:
-            _typed(input_type, str, "input_type")
-        body = _body(
-            input=string_inputs(inputs, "inputs"),
-            input_type=input_type,
-            task_settings=task_settings,
-        )
-        request = inference_request(
-            "text_embedding", inference_id, body, server_timeout=server_timeout
-        )
-        return await self._result(TextEmbeddingResult, request, timeouts, retries, opaque_id)
-
-    async def sparse_embedding(
-        self,
-        inference_id: str,
-        inputs: str | Sequence[str],
-        *,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> SparseEmbeddingResult:
-        """Sparse vectors (token → weight): ``POST /_inference/sparse_embedding/{inference_id}``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        body = _body(input=string_inputs(inputs, "inputs"), task_settings=task_settings)
-        request = inference_request(
-            "sparse_embedding", inference_id, body, server_timeout=server_timeout
-        )
-        return await self._result(SparseEmbeddingResult, request, timeouts, retries, opaque_id)
-
-    async def rerank(
-        self,
-        inference_id: str,
-        query: str,
-        documents: Sequence[str],
-        *,
-        top_n: int | None = None,
-        return_documents: bool | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> RerankResult:
-        """Order ``documents`` by relevance to ``query``: ``POST /_inference/rerank/{id}``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        if not isinstance(query, str) or not query:
-            raise InvalidRequestError(f"query must be a non-empty string, got {query!r}")
-        if isinstance(documents, str):
-            raise InvalidRequestError("documents must be a list of strings, not one string")
-        if top_n is not None and (
-            isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
-        ):
-            raise InvalidRequestError(f"top_n must be a positive int, got {top_n!r}")
-        if return_documents is not None:
-            _typed(return_documents, bool, "return_documents")
-        body = _body(
-            query=query,
-            input=string_inputs(documents, "documents"),
-            top_n=top_n,
-            return_documents=return_documents,
-            task_settings=task_settings,
-        )
-        request = inference_request("rerank", inference_id, body, server_timeout=server_timeout)
-        return await self._result(RerankResult, request, timeouts, retries, opaque_id)
-
-    async def inference(
-        self,
-        task_type: str | None,
-        inference_id: str,
-        *,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-        **body: Any,
-    ) -> InferenceResult:
-        """Any non-streaming inference: ``POST /_inference/[{task_type}/]{inference_id}``.
-
-        ``body`` is sent as the JSON body (``input=...``, ``query=...``, ...); the result is
-        typed by what the answer holds.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = inference_request(task_type, inference_id, body, server_timeout=server_timeout)
-        answer = await self._json(request, timeouts, retries, opaque_id)
-        try:
-            return parse_inference(answer)
-        except _Shape as exc:
-            raise _unexpected(request, answer, str(exc)) from None
-
-    # --- fan-out ------------------------------------------------------------------------------
-
-    def as_completed(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> AsCompleted[str, CompletionResult]:
-        """Complete many prompts at once; iterate ``(index, result or error)`` as each ends.
-
-        At most ``concurrency`` calls run at a time (and never more than the client's
-        connection limit, shared by all its calls); a 429 cools the whole client down.
-        Errors are yielded, not raised. Use it with ``async with`` so that leaving early
-        cancels the calls still running::
-
-            async with client.as_completed("my-endpoint", prompts) as results:
-                async for index, result in results:
-                    ...
-
-        Raises:
-            InvalidRequestError: ``concurrency`` is not a positive int.
-        """
-        self._check_open()
-
-        async def call(prompt: str) -> CompletionResult:
-            return await self.completion(
-                inference_id,
-                prompt,
-                task_settings=task_settings,
-                timeouts=timeouts,
-                retries=retries,
-            )
-
-        return AsCompleted(call, inputs, concurrency)
-
-    async def map_completions(
-        self,
-        inference_id: str,
-        inputs: Iterable[str],
-        *,
-        concurrency: int = 16,
-        return_exceptions: bool = False,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-    ) -> list[CompletionResult | BaseException]:
-        """Complete many prompts at once; the results come back in input order.
-
-        Raises:
-            AsyncInferError: The first error, unless ``return_exceptions`` (then errors take
-                their input's place in the list); the calls still running are cancelled.
-        """
-        self._check_open()
-        return await map_results(
-            lambda prompt: self.completion(
-                inference_id,
-                prompt,
-                task_settings=task_settings,
-                timeouts=timeouts,
-                retries=retries,
-            ),
-            inputs,
-            concurrency=concurrency,
-            return_exceptions=return_exceptions,
-        )
-
-    # --- endpoint management ----------------------------------------------------------------
-
-    async def put_endpoint(
-        self,
-        task_type: str,
-        inference_id: str,
-        *,
-        service: str,
-        service_settings: Mapping[str, Any],
-        task_settings: Mapping[str, Any] | None = None,
-        chunking_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        server_timeout: str | float | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> EndpointInfo:
-        """Create an inference endpoint: ``PUT /_inference/{task_type}/{inference_id}``.
-
-        Raises:
-            ApiError: Elasticsearch refused it (``BadRequestError`` if it exists).
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = put_endpoint_request(
-            task_type,
-            inference_id,
-            service=service,
-            service_settings=service_settings,
-            task_settings=task_settings,
-            chunking_settings=chunking_settings,
-            server_timeout=server_timeout,
-        )
-        return _parse(
-            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
-        )
-
-    async def get_endpoints(
-        self,
-        task_type: str | None = None,
-        inference_id: str | None = None,
-        *,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> list[EndpointInfo]:
-        """List endpoints, all or by task type, or get one: ``GET /_inference[...]``.
-
-        Raises:
-            NotFoundError: No endpoint with that id.
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = get_endpoints_request(task_type, inference_id)
-        body = await self._json(request, timeouts, retries, opaque_id)
-        return _parse(
-            lambda b: [EndpointInfo._from(e) for e in _field(b, "endpoints", list)], request, body
-        )
-
-    async def delete_endpoint(
-        self,
-        inference_id: str,
-        *,
-        task_type: str | None = None,
-        dry_run: bool = False,
-        force: bool = False,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> DeleteEndpointResult:
-        """Delete an endpoint: ``DELETE /_inference/[{task_type}/]{inference_id}``.
-
-        Args:
-            dry_run: Only list the pipelines and indices that use it.
-            force: Delete even if pipelines use it.
-
-        Raises:
-            BadRequestError: Pipelines use it and ``force`` is false.
-            AsyncInferError: The other errors of :meth:`completion`.
-        """
-        request = delete_endpoint_request(
-            inference_id, task_type=task_type, dry_run=dry_run, force=force
-        )
-        return _parse(
-            DeleteEndpointResult._from,
-            request,
-            await self._json(request, timeouts, retries, opaque_id),
-        )
-
-    async def update_endpoint(
-        self,
-        inference_id: str,
-        *,
-        task_type: str | None = None,
-        service_settings: Mapping[str, Any] | None = None,
-        task_settings: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> EndpointInfo:
-        """Change an endpoint's settings: ``PUT /_inference/[{task_type}/]{id}/_update`` (8.17+).
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = update_endpoint_request(
-            inference_id,
-            task_type=task_type,
-            service_settings=service_settings,
-            task_settings=task_settings,
-        )
-        return _parse(
-            EndpointInfo._from, request, await self._json(request, timeouts, retries, opaque_id)
-        )
-
-    async def get_services(
-        self,
-        task_type: str | None = None,
-        *,
-        timeouts: Timeouts | None = None,
-        retries: RetryPolicy | int | None = None,
-        opaque_id: str | None = None,
-    ) -> list[ServiceInfo]:
-        """The service catalogue: ``GET /_inference/_services[/{task_type}]``.
-
-        Raises:
-            AsyncInferError: The errors of :meth:`completion`.
-        """
-        request = get_services_request(task_type)
-        body = await self._json(request, timeouts, retries, opaque_id)
-        if not isinstance(body, list):
-            raise _unexpected(request, body, "expected a JSON array")
-        return _parse(lambda b: [ServiceInfo._from(s) for s in b], request, body)
+    Raises:
+        InvalidTypeError: An option has the wrong type; the message names it.
+    """
+    check_auth(
+        options["api_key"], options["basic_auth"], options["bearer_auth"], options["cloud_id"]
+    )
+    check_headers(options["headers"])
+    check_timeouts(options["timeouts"])
+    retry_policy(options["retries"])
+    check_limits(options["limits"])
+    for name in ("ca_certs", "client_cert", "client_key"):
+        check_path(options[name], name)
+    check_optional(options["ssl_context"], ssl.SSLContext, "ssl_context", "an ssl.SSLContext")
+    check_optional(options["ssl_assert_fingerprint"], str, "ssl_assert_fingerprint", "a hex string")
+    for name in (
+        "verify_certs",
+        "product_check",
+        "product_check_streams",
+        "sniff_on_start",
+        "sniff_on_node_failure",
+    ):
+        check_bool(options[name], name)
+    for name in ("read_bufsize", "max_event_bytes"):
+        check_optional(options[name], int, name, "an int")
 
 
 def _host_list(hosts: Any) -> list[str]:
@@ -791,74 +432,8 @@ def _host_list(hosts: Any) -> list[str]:
         return [hosts]
     if isinstance(hosts, Sequence) and hosts and all(isinstance(h, str) for h in hosts):
         return list(hosts)
-    raise InvalidRequestError("hosts must be a URL or a non-empty list of URLs")
-
-
-def _retry_policy(retries: RetryPolicy | int | None) -> RetryPolicy | None:
-    if retries is None or isinstance(retries, RetryPolicy):
-        return retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidRequestError(f"retries must be a RetryPolicy or a number, got {retries!r}")
-    return RetryPolicy(max_retries=retries)
-
-
-def _with_opaque_id(request: Request, opaque_id: str | None) -> Request:
-    if opaque_id is None:
-        return request
-    if not isinstance(opaque_id, str):
-        raise InvalidRequestError(f"opaque_id must be a string, got {opaque_id!r}")
-    return attrs.evolve(request, headers={**request.headers, "x-opaque-id": opaque_id})
-
-
-def _typed(value: Any, kind: Any, name: str) -> Any:
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise InvalidRequestError(f"{name} has the wrong type: {type(value).__name__}")
-    return value
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequestError(f"{name} must be a number, got {value!r}")
-    return value
-
-
-def _tool_choice(value: Any) -> Any:
-    if isinstance(value, str):
-        if value not in ("auto", "none", "required"):
-            raise InvalidRequestError(
-                f"tool_choice must be 'auto', 'none', 'required' or a function, got {value!r}"
-            )
-        return value
-    if isinstance(value, Mapping):
-        function = value.get("function")
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError("tool_choice needs function.name")
-        return {"type": value.get("type", "function"), "function": dict(function)}
-    raise InvalidRequestError(f"tool_choice must be a string or a mapping, got {value!r}")
-
-
-def _body(**fields: Any) -> dict[str, Any]:
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def _field(body: Any, key: str, kind: type) -> Any:
-    if not isinstance(body, dict) or not isinstance(body.get(key), kind):
-        raise _Shape(f"missing {key!r}")
-    return body[key]
-
-
-def _unexpected(request: Request, body: Any, why: str) -> UnexpectedResponseError:
-    text = repr(body)
-    return UnexpectedResponseError(
-        f"unexpected answer from {request.endpoint}: {why}: {text[:200]}",
-        status=200,
-        content_type="application/json",
-        body=text[:4096],
+    if isinstance(hosts, Sequence) and not hosts:
+        raise InvalidRequestError("hosts must be a URL or a non-empty list of URLs")
+    raise InvalidTypeError(
+        f"hosts must be a URL or a non-empty list of URLs, got {type(hosts).__name__}"
     )
-
-
-def _parse(build: Callable[[Any], _R], request: Request, body: Any) -> _R:
-    try:
-        return build(body)
-    except _Shape as exc:
-        raise _unexpected(request, body, str(exc)) from None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from ._exceptions import InvalidRequestError, InvalidTypeError
+
 __all__ = [
+    "DEFAULT_CIRCUIT_FAILURES",
     "DEFAULT_CONNECTIONS",
     "DEFAULT_CONNECTIONS_PER_NODE",
     "DEFAULT_CONNECT_TIMEOUT_S",
@@ -55,15 +60,33 @@ DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_KEPT_TEXT = 1024 * 1024
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(
-            f"Timeouts.{attribute.name} must be a positive number or None, got {value!r}"
+def _where(instance: object, attribute: attrs.Attribute[Any]) -> str:
+    return f"{type(instance).__name__}.{attribute.name}"
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int to Python, never a number of seconds or bytes to a user.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not _is_number(value):
+        raise InvalidTypeError(
+            f"{_where(instance, attribute)} must be a number of seconds or None, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    if not 0 < value < math.inf:
+        raise InvalidRequestError(
+            f"{_where(instance, attribute)} must be a positive, finite number of seconds or "
+            f"None (no limit), got {value!r}"
         )
 
 
-def _to_float_or_none(value: float | None) -> float | None:
-    return None if value is None else float(value)
+def _to_float_or_none(value: Any) -> Any:
+    # Anything else is left for the validator, which names the field.
+    return float(value) if _is_number(value) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +104,10 @@ class Timeouts:
 
     Each limit raises its own subclass of :class:`~asyncinfer.RequestTimeoutError` (itself a
     builtin :class:`TimeoutError`), naming which limit fired.
+
+    Raises:
+        InvalidTypeError: A field has the wrong type (the message names the field).
+        InvalidRequestError: A field is out of range (the message names the field).
     """
 
     connect: float | None = attrs.field(
@@ -101,24 +128,71 @@ class Timeouts:
     )
 
 
-def _non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be a non-negative int, got {value!r}")
+def _int(instance: object, attribute: attrs.Attribute[Any], value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(
+            f"{_where(instance, attribute)} must be an int, got {type(value).__name__} {value!r}"
+        )
+    if value < least:
+        raise InvalidRequestError(f"{_where(instance, attribute)} must be >= {least}, got {value}")
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
+def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _int(instance, attribute, value, 0)
 
 
-def _positive_int_or_none(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _int(instance, attribute, value, 1)
+
+
+def _positive_int_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
-        _positive_int(_, attribute, value)
+        _int(instance, attribute, value, 1)
 
 
-def _non_negative_float(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
+def _non_negative_float(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not _is_number(value):
+        raise InvalidTypeError(
+            f"{_where(instance, attribute)} must be a number, got {type(value).__name__} {value!r}"
+        )
+    if not 0 <= value < math.inf:
+        raise InvalidRequestError(
+            f"{_where(instance, attribute)} must be a non-negative, finite number, got {value!r}"
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _non_negative_float(instance, attribute, value)
+    if value > 1:
+        raise InvalidRequestError(f"{_where(instance, attribute)} must be at most 1, got {value}")
+
+
+def _bool(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidTypeError(
+            f"{_where(instance, attribute)} must be a bool, got {type(value).__name__} {value!r}"
+        )
+
+
+def _statuses(value: Any) -> Any:
+    # A set of ints becomes a frozenset; anything else is left for the validator to name.
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return value
+    return frozenset(value)
+
+
+def _http_statuses(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, frozenset) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
+    ):
+        raise InvalidTypeError(
+            f"{_where(instance, attribute)} must be a set of HTTP statuses (ints), got {value!r}"
+        )
+    wrong = sorted(s for s in value if not 100 <= s <= 599)
+    if wrong:
+        raise InvalidRequestError(
+            f"{_where(instance, attribute)} holds values that are not HTTP statuses: {wrong}"
+        )
 
 
 # The official client retries 3 times on 429/502/503/504 (elastic-transport's defaults).
@@ -145,16 +219,20 @@ class RetryPolicy:
         retry_on_status: HTTP statuses worth another attempt.
         retry_on_timeout_answers: Retry Elasticsearch's 408/429 "timed out" answers.
         max_retry_after: The longest ``Retry-After`` honoured, in seconds.
+
+    Raises:
+        InvalidTypeError: A field has the wrong type (the message names the field).
+        InvalidRequestError: A field is out of range (the message names the field).
     """
 
     max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_non_negative_int)
     backoff_initial: float = attrs.field(default=0.5, validator=_non_negative_float)
     backoff_max: float = attrs.field(default=10.0, validator=_non_negative_float)
-    jitter: float = attrs.field(default=0.5, validator=_non_negative_float)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
     retry_on_status: frozenset[int] = attrs.field(
-        default=DEFAULT_RETRY_ON_STATUS, converter=frozenset
+        default=DEFAULT_RETRY_ON_STATUS, converter=_statuses, validator=_http_statuses
     )
-    retry_on_timeout_answers: bool = True
+    retry_on_timeout_answers: bool = attrs.field(default=True, validator=_bool)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative_float)
 
     def backoff(self, retry: int, rand: float) -> float:
@@ -168,6 +246,12 @@ class RetryPolicy:
 # with at most 50 to one node keeps a fan-out from exhausting one node's HTTP workers.
 DEFAULT_CONNECTIONS = 100
 DEFAULT_CONNECTIONS_PER_NODE = 50
+# Connection attempts failing in a row (on any node; any answer resets the count) before new
+# requests fail at once. The default retries make 4 attempts per call, so 10 is more than two
+# calls' worth of failures with nothing answering: a node restarting in a healthy pool never
+# gets there (other nodes answer), while a batch against a dead cluster stops after seconds.
+DEFAULT_CIRCUIT_FAILURES = 10
+
 # Idle keep-alive connections are closed after this long; Elasticsearch's own idle timeout is
 # far longer, so this only bounds idle sockets on our side.
 DEFAULT_KEEPALIVE_S = 30.0
@@ -189,6 +273,15 @@ class Limits:
             data). Past it the stream drops what it kept, so memory stays bounded however long
             the answer, and asking for the text raises :class:`TextNotKeptError`. ``None``: no
             limit. ``read_text()`` and ``final_message()`` always keep the whole answer.
+        circuit_failures: After this many connection attempts in a row failed (every node
+            unreachable), new requests fail at once with :class:`ConnectError`, sending
+            nothing; a node is tried again (one request, a probe) when its dead back-off
+            (1 s doubling to 30 s) ends, and the first answer closes the circuit. ``None``:
+            never fail fast.
+
+    Raises:
+        InvalidTypeError: A field has the wrong type (the message names the field).
+        InvalidRequestError: A field is out of range (the message names the field).
     """
 
     connections: int = attrs.field(default=DEFAULT_CONNECTIONS, validator=_non_negative_int)
@@ -200,4 +293,7 @@ class Limits:
     max_event_bytes: int = attrs.field(default=DEFAULT_MAX_EVENT_BYTES, validator=_positive_int)
     max_kept_text: int | None = attrs.field(
         default=DEFAULT_MAX_KEPT_TEXT, validator=_positive_int_or_none
+    )
+    circuit_failures: int | None = attrs.field(
+        default=DEFAULT_CIRCUIT_FAILURES, validator=_positive_int_or_none
     )

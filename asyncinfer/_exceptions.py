@@ -31,7 +31,9 @@
     │                               JSON shape the call answers with)
     └── UsageError                  the caller misused an object
         ├── InvalidRequestError     a request argument is invalid; raised before any I/O
-        │                           (also a ValueError)
+        │   │                       (also a ValueError)
+        │   └── InvalidTypeError    ... because it has the wrong type (also a TypeError)
+        ├── WrongEventLoopError     the client is used from another event loop than its own
         ├── ClientClosedError       the client was closed
         └── TextNotKeptError        a stream's text was asked for, but it did not keep it
 
@@ -59,6 +61,7 @@ __all__ = [
     "IdleTimeoutError",
     "IncompleteStreamError",
     "InvalidRequestError",
+    "InvalidTypeError",
     "MethodNotAllowedError",
     "NotFoundError",
     "ReadError",
@@ -75,6 +78,7 @@ __all__ = [
     "UnexpectedResponseError",
     "UnsupportedProductError",
     "UsageError",
+    "WrongEventLoopError",
     "api_error_class",
 ]
 
@@ -317,6 +321,25 @@ class UsageError(AsyncInferError):
 
 class InvalidRequestError(UsageError, ValueError):
     """A request argument is invalid; raised before any I/O. The message names the argument."""
+
+
+class InvalidTypeError(InvalidRequestError, TypeError):
+    """A request or configuration argument has the wrong type; raised before any I/O.
+
+    Both an :class:`InvalidRequestError` (so one ``except`` catches every bad argument) and a
+    builtin :class:`TypeError` (what Python code raises for a wrong type). The message names
+    the argument, the type expected and the type given.
+    """
+
+
+class WrongEventLoopError(UsageError, RuntimeError):
+    """The client was used from an event loop other than the one it first ran in.
+
+    A client's connections belong to the loop that opened them (each ``asyncio.run()`` makes
+    a new loop). Make one client per loop, ideally with ``async with InferenceClient(...)``
+    inside the coroutine that ``asyncio.run()`` runs. Also a :class:`RuntimeError`, which is
+    what asyncio itself raises for the same mistake.
+    """
 
 
 class ClientClosedError(UsageError):

@@ -30,6 +30,7 @@ from ._exceptions import (
 )
 from ._protocol import Request, error_from_body
 from ._tracing import end_span, start_span
+from ._transport import CircuitOpenError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -286,8 +287,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _retryable(error: AsyncInferError, policy: RetryPolicy) -> bool:
-    if isinstance(error, TLSError):
-        return False  # the same certificate will be refused again
+    if isinstance(error, TLSError | CircuitOpenError):
+        # The same certificate will be refused again; an open circuit stays open until a
+        # node's back-off ends, longer than any retry should wait.
+        return False
     if isinstance(error, ConnectError | ReadError):
         return True
     if isinstance(error, RequestTimeoutError):

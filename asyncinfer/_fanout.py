@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar, overload
 
 from ._exceptions import InvalidRequestError
 
@@ -177,12 +177,15 @@ async def map_results(
 class MergedStreams(_Closing, Generic[_Item]):
     """Items of many streams as they arrive, tagged with the stream's index.
 
+    ``_Item`` is what it yields beside the index: a stream's item type, or that or
+    ``BaseException`` when made with ``return_exceptions=True``.
+
     Each stream is read by its own task into a queue of one slot per stream, so a slow
     consumer still holds every server back (backpressure is kept). ``async with`` (or
     ``aclose()``) closes every stream; so does an error unless ``return_exceptions``.
     """
 
-    def __init__(self, streams: Sequence[_EventStream[_Item]], *, return_exceptions: bool) -> None:
+    def __init__(self, streams: Sequence[_EventStream[Any]], *, return_exceptions: bool) -> None:
         self._streams = list(streams)
         self._return_exceptions = return_exceptions
         self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(
@@ -192,7 +195,7 @@ class MergedStreams(_Closing, Generic[_Item]):
         self._live = len(self._streams)
         self._closed = False
 
-    async def __anext__(self) -> tuple[int, _Item | BaseException]:
+    async def __anext__(self) -> tuple[int, _Item]:
         if self._closed or not self._streams:
             raise StopAsyncIteration
         if not self._tasks:
@@ -214,7 +217,8 @@ class MergedStreams(_Closing, Generic[_Item]):
             if isinstance(item, BaseException) and not self._return_exceptions:
                 await self.aclose()
                 raise item
-            return index, item
+            result: _Item = item
+            return index, result
 
     def __del__(self) -> None:
         # Abandoned without aclose(): stop the readers; each stream closes when cancelled.
@@ -245,13 +249,36 @@ async def _pump(
     await queue.put((index, _DONE))
 
 
+@overload
 def merge_streams(
-    streams: Iterable[_EventStream[_Item]], *, return_exceptions: bool = False
-) -> MergedStreams[_Item]:
+    streams: Iterable[_EventStream[_Item]], *, return_exceptions: Literal[False] = False
+) -> MergedStreams[_Item]: ...
+
+
+@overload
+def merge_streams(
+    streams: Iterable[_EventStream[_Item]], *, return_exceptions: Literal[True]
+) -> MergedStreams[_Item | BaseException]: ...
+
+
+@overload
+def merge_streams(
+    streams: Iterable[_EventStream[_Item]], *, return_exceptions: bool
+) -> MergedStreams[_Item | BaseException]: ...
+
+
+def merge_streams(
+    streams: Iterable[_EventStream[Any]], *, return_exceptions: bool = False
+) -> MergedStreams[Any]:
     """Read many streams at once: ``async for index, item in merge_streams(streams)``.
 
     ``index`` is the stream's position in ``streams``; ``item`` a token (or a chat chunk).
     With ``return_exceptions``, a failing stream yields ``(index, error)`` and the others go
-    on; otherwise its error is raised and every stream is closed.
+    on (the item type then includes ``BaseException``); otherwise its error is raised and
+    every stream is closed.
+
+    Raises:
+        AsyncInferError: While iterating, the first stream's error, unless
+            ``return_exceptions``.
     """
     return MergedStreams(list(streams), return_exceptions=return_exceptions)

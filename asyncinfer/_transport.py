@@ -9,13 +9,15 @@ decided one level up (``_exchange``), which asks this module to mark nodes dead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import logging
 import platform
 import ssl
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -30,14 +32,25 @@ from ._exceptions import (
     ConnectError,
     ConnectTimeoutError,
     InvalidRequestError,
+    InvalidTypeError,
     ReadError,
     TLSError,
     UnsupportedProductError,
+    WrongEventLoopError,
 )
 from ._protocol import JSON_HEADERS, Request
 from ._version import __version__
 
-__all__ = ["Node", "NodePool", "Response", "TLSConfig", "Transport", "split_userinfo", "user_agent"]
+__all__ = [
+    "CircuitOpenError",
+    "Node",
+    "NodePool",
+    "Response",
+    "TLSConfig",
+    "Transport",
+    "split_userinfo",
+    "user_agent",
+]
 
 logger = logging.getLogger("asyncinfer")
 
@@ -121,6 +134,11 @@ class NodePool:
         doubling = min(node.failures - 1, _DEAD_BACKOFF_MAX_DOUBLINGS)
         backoff = min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
         node.dead_until = now + backoff
+
+    def hold(self, node: Node, now: float) -> None:
+        """Keep ``node`` out of rotation for its current back-off, while one probe tries it."""
+        doubling = min(max(node.failures - 1, 0), _DEAD_BACKOFF_MAX_DOUBLINGS)
+        node.dead_until = now + min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
 
     def mark_live(self, node: Node) -> None:
         """``node`` answered: forget its failures."""
@@ -215,6 +233,14 @@ def _der(cert: Any) -> bytes:
     if isinstance(cert, bytes):
         return cert
     return bytes(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+
+
+class CircuitOpenError(ConnectError):
+    """A request failed at once, unsent: the circuit is open (``Limits.circuit_failures``).
+
+    A :class:`ConnectError` like the failures that opened it, so callers need no new case;
+    never retried, since no node is due a new try before the back-off ends.
+    """
 
 
 class Response:
@@ -363,6 +389,48 @@ class Sending:
         self._transport._failed(self, exc)
 
 
+# aiohttp warns (ResourceWarning) when handed more raw bytes than this at once
+# (aiohttp.payload.TOO_LARGE_BYTES_BODY, 1 MiB): bodies past it go out as a _LargeBody.
+_LARGE_BODY_BYTES = 1024 * 1024
+# One write per 64 KiB: each waits for the socket to drain, so the loop runs between them.
+_BODY_WRITE_BYTES = 64 * 1024
+
+
+def _body(body: bytes | None) -> bytes | aiohttp.payload.Payload | None:
+    """A request body in the form aiohttp sends without blocking the loop (or warning)."""
+    if body is None or len(body) <= _LARGE_BODY_BYTES:
+        return body  # the common case: handed over as is, as before
+    return _LargeBody(body)
+
+
+class _LargeBody(aiohttp.payload.Payload):
+    """A large request body, written in slices that let the loop run between them (no copy:
+    each slice is a view of the one ``bytes``)."""
+
+    _autoclose = True  # holds no resource: nothing to close
+
+    def __init__(self, value: bytes) -> None:
+        # The request's own Content-Type wins over this one (aiohttp keeps given headers).
+        super().__init__(value, content_type="application/json")
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The body as text (aiohttp's interface; used only for debugging output)."""
+        return bytes(self._value).decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        """Write the whole body."""
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        """Write the body (up to ``content_length`` bytes), one slice per drain."""
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _BODY_WRITE_BYTES):
+            await writer.write(view[start : start + _BODY_WRITE_BYTES])
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError) and not _is_tls_failure(exc):
         # aiohttp's own text carries the repr of the SSL context, even for http://.
@@ -401,6 +469,10 @@ class Transport:
         sniff_on_start: bool = False,
         sniff_on_node_failure: bool = False,
     ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidTypeError(
+                f"session must be an aiohttp.ClientSession or None, got {type(session).__name__}"
+            )
         self.pool = NodePool(urls)
         self._headers = dict(headers)
         self._session = session
@@ -424,6 +496,11 @@ class Transport:
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
+        # Connection attempts that failed in a row, on any node (Limits.circuit_failures).
+        self._connect_failures = 0
+        #: The event loop the client first ran in: its connections belong to that loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shutdown_hook: AsyncGenerator[None, None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -435,9 +512,38 @@ class Transport:
         """The nodes' URLs."""
         return [node.url for node in self.pool.nodes]
 
+    def check_loop(self) -> None:
+        """Fail clearly when called from another event loop than the client's own.
+
+        Raises:
+            WrongEventLoopError: The client first ran in another event loop.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not None:
+            state = "a closed event loop" if self._loop.is_closed() else "another event loop"
+            raise WrongEventLoopError(
+                f"this InferenceClient belongs to {state}: its connections were made there "
+                "(each asyncio.run() makes a new loop). Make one client per event loop, "
+                "e.g. with 'async with InferenceClient(...)' inside the coroutine that "
+                "asyncio.run() runs"
+            )
+        self._loop = loop
+        if self._owns_session:
+            # asyncio.run() (and loop.shutdown_asyncgens()) closes every async generator
+            # before it closes the loop: ours then closes the session, so that no socket
+            # outlives its loop when the client was never closed.
+            hook = self._shutdown_hook = _close_at_loop_shutdown(weakref.ref(self))
+            with contextlib.suppress(StopIteration):
+                hook.asend(None).send(None)  # runs to its yield: registers it with the loop
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the InferenceClient is closed; create a new one")
+        self.check_loop()
         if self._session is None:
             limits = self._limits
             self._session = aiohttp.ClientSession(
@@ -455,7 +561,12 @@ class Transport:
     # --- health ---------------------------------------------------------------------------
 
     async def acquire_slot(self) -> None:
-        """Wait for one of the client's connections (``Limits.connections``)."""
+        """Wait for one of the client's connections (``Limits.connections``).
+
+        Raises:
+            WrongEventLoopError: The client first ran in another event loop.
+        """
+        self.check_loop()  # the first thing every call does: here a wrong loop is told cheaply
         if self._slots is not None:
             await self._slots.acquire()
 
@@ -518,9 +629,18 @@ class Transport:
             await self._sniff()
 
     def send(self, request: Request, *, connect_timeout: float | None, attempt: int) -> Sending:
-        """Start sending ``request`` to the next live node (see :class:`Sending`)."""
+        """Start sending ``request`` to the next live node (see :class:`Sending`).
+
+        Raises:
+            ConnectError: The circuit is open (see ``Limits.circuit_failures``): every node
+                failed to connect that many times in a row, and none is due a new try.
+        """
         session = self._get_session()
-        node = self.pool.select(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        node = self.pool.select(now)
+        limit = self._limits.circuit_failures
+        if limit is not None and self._connect_failures >= limit:
+            self._circuit(node, now, limit)
         # The last URL is reused: a fan-out to one endpoint holds one string, not one per
         # request on its way.
         cached = self._url
@@ -530,7 +650,7 @@ class Transport:
             request.method,
             cached[2],
             params=request.query or None,
-            data=request.body,
+            data=_body(request.body),
             headers=self._merged_headers(request.headers),
             timeout=self._client_timeout(connect_timeout),
             read_bufsize=self._limits.read_bufsize,
@@ -539,8 +659,24 @@ class Transport:
         )
         return Sending(self, request, node, answer, connect_timeout, attempt)
 
+    def _circuit(self, node: Node, now: float, limit: int) -> None:
+        """With the circuit open, let a request through as the one probe of ``node`` once its
+        dead back-off has ended (holding the node for another back-off meanwhile); fail every
+        other request at once, without a connection attempt."""
+        if node.dead_until is None or node.dead_until <= now:
+            self.pool.hold(node, now)
+            return
+        raise CircuitOpenError(
+            f"not sent: the last {self._connect_failures} connection attempts to "
+            f"{', '.join(self.urls)} failed ({limit} in a row open the circuit); failing "
+            f"fast until a node connects again (next try in {node.dead_until - now:.1f}s)"
+        )
+
     def _failed(self, sending: Sending, exc: Exception) -> None:
         request, node = sending.request, sending.node
+        unreached = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+        if unreached and not _is_tls_failure(exc):
+            self._connect_failures += 1  # the node was not reached: toward the circuit
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             self._log(request, node, None, sending.started, sending.attempt)
             self.node_failed(node)
@@ -561,6 +697,7 @@ class Transport:
     def _answered(self, sending: Sending, resp: aiohttp.ClientResponse) -> Response:
         request, node = sending.request, sending.node
         self._log(request, node, resp.status, sending.started, sending.attempt)
+        self._connect_failures = 0  # a node answered: the circuit closes
         response = Response(resp, request, node)
         if resp.status in (502, 503, 504):
             self.node_failed(node)
@@ -653,13 +790,40 @@ class Transport:
             self._sniffing = None
 
     async def close(self) -> None:
-        """Close the session if we created it. Idempotent."""
+        """Close the session if we created it. Idempotent.
+
+        From another event loop than the client's, once that loop is closed, it only marks
+        the client closed: the session was closed when its loop shut down, or cannot be.
+        """
         self._closed = True
         if self._sniffing is not None:
             self._sniffing.cancel()
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if not self._loop.is_closed():
+                raise WrongEventLoopError(
+                    "close this InferenceClient in the event loop it belongs to"
+                )
+            self._session = None
+            return
+        await self._close_session()
+        hook, self._shutdown_hook = self._shutdown_hook, None
+        if hook is not None:
+            await hook.aclose()  # finished: the loop has nothing left to close at shutdown
+
+    async def _close_session(self) -> None:
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+async def _close_at_loop_shutdown(transport: weakref.ref[Transport]) -> AsyncGenerator[None, None]:
+    """Suspended for the loop's lifetime; closed by the loop's shutdown (or by ``close()``)."""
+    try:
+        yield
+    finally:
+        owner = transport()
+        if owner is not None:
+            await owner._close_session()
 
 
 def _publish_address(info: Any) -> str | None:

@@ -30,6 +30,7 @@ EXPECTED = {
     "ToolMessage", "Usage", "UserMessage",
     "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
     "AsCompleted", "MergedStreams", "merge_streams", "TextNotKeptError",
+    "InvalidTypeError", "WrongEventLoopError",
 }  # fmt: skip
 
 
@@ -65,7 +66,10 @@ def test_error_tree() -> None:
     assert issubclass(asyncinfer.InvalidRequestError, ValueError)
     assert issubclass(asyncinfer.TextNotKeptError, asyncinfer.UsageError)
     errors = {name for name in EXPECTED if name.endswith("Error")}
-    assert len(errors) == 29
+    assert len(errors) == 31
+    assert issubclass(asyncinfer.InvalidTypeError, TypeError)
+    assert issubclass(asyncinfer.InvalidTypeError, asyncinfer.InvalidRequestError)
+    assert issubclass(asyncinfer.WrongEventLoopError, asyncinfer.UsageError)
     for name in errors:
         assert issubclass(getattr(asyncinfer, name), asyncinfer.AsyncInferError), name
 
@@ -96,3 +100,14 @@ def test_only_the_transport_imports_aiohttp() -> None:
         if path.stem in ("_transport",):
             continue
         assert "aiohttp" not in _imports(path), path.name
+
+
+def test_the_license_file_matches_pyproject() -> None:
+    root = PACKAGE.parent
+    text = (root / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License")
+    assert "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    assert 'license = "Apache-2.0"' in (root / "pyproject.toml").read_text()
+    # setuptools >= 77 ships LICEN[CS]E* in the wheel by default; nothing may narrow that.
+    assert "license-files" not in (root / "pyproject.toml").read_text()
