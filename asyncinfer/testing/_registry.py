@@ -58,9 +58,12 @@ _ECHO_WORDS: Final = 3
 
 
 def _default_answer(inference_id: str, text: str, tokens: int) -> list[str]:
-    """A short echo of the prompt, then sentences drawn by SHA-256 of the input, word by word.
+    """A short echo of the prompt, then whole sentences drawn by SHA-256 of the input.
 
-    hashlib rather than hash(): the answer must be the same in every process and machine.
+    At most ``tokens`` words, ending on a sentence so a demo never looks cut off: sentences
+    are added while the next one fits (so at least ``tokens`` minus one sentence's length).
+    Only a budget too small for any sentence is cut mid-sentence. hashlib rather than hash():
+    the answer must be the same in every process and machine.
     """
     echo = []
     for word in text.split():
@@ -75,8 +78,12 @@ def _default_answer(inference_id: str, text: str, tokens: int) -> list[str]:
     while len(words) < tokens:
         digest = hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
         counter += 1
-        sentence = _SENTENCES[int.from_bytes(digest[:8], "big") % len(_SENTENCES)]
-        words += sentence.split()[: tokens - len(words)]
+        sentence = _SENTENCES[int.from_bytes(digest[:8], "big") % len(_SENTENCES)].split()
+        if len(words) + len(sentence) > tokens:
+            if counter == 1:  # no whole sentence fits the budget: cut the first one
+                words += sentence[: tokens - len(words)]
+            break
+        words += sentence
     return [word if i == 0 else " " + word for i, word in enumerate(words)]
 
 
