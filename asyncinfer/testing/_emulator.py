@@ -102,6 +102,7 @@ class ElasticsearchEmulator:
         port: int = 0,
         event_delay: float = 0.0,
         version: str = "9.2.0",
+        api_key: str | None = None,
     ) -> None:
         """Configure the emulator; nothing is bound until :meth:`start`.
 
@@ -111,6 +112,9 @@ class ElasticsearchEmulator:
             event_delay: default seconds between events of every stream.
             version: the Elasticsearch version reported by ``GET /``; its major decides the
                 accepted ``compatible-with`` versions (major and major - 1).
+            api_key: when set, every request whose ``Authorization`` header is not
+                ``ApiKey <api_key>`` gets Elasticsearch's 401 ``security_exception`` (missing
+                or invalid credentials), so clients can test their auth handling.
 
         Raises:
             ValueError: a negative event_delay or a version that is not ``X.Y.Z``.
@@ -120,7 +124,12 @@ class ElasticsearchEmulator:
         if not re.fullmatch(r"\d+\.\d+\.\d+", version):
             raise ValueError(f"version must look like '9.2.0', got {version!r}")
         self._server = _Server(
-            host=host, port=port, event_delay=event_delay, version=version, routes=_ROUTES
+            host=host,
+            port=port,
+            event_delay=event_delay,
+            version=version,
+            routes=_ROUTES,
+            api_key=api_key,
         )
         # The server's own list, so requests recorded by handlers show here at once.
         self.requests: list[RecordedRequest] = self._server.requests

@@ -36,6 +36,7 @@ from ._responses import (
     send_json,
     send_options,
 )
+from ._security import _auth_failure, send_auth_failure
 from ._wire import (
     _OPAQUE_ID_HEADER,
     _PRODUCT_HEADER,
@@ -120,6 +121,7 @@ class _Server:
         event_delay: float,
         version: str,
         routes: Sequence[_Route],
+        api_key: str | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -132,6 +134,7 @@ class _Server:
         self.registry = _Registry()
         self.faults = _FaultScript()
         self._routes = list(routes)
+        self._api_key = api_key
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
         self.closing = asyncio.Event()
@@ -279,6 +282,11 @@ class _Server:
             record._finish()
 
     async def _serve(self, exchange: _Exchange) -> web.StreamResponse:
+        # 0. Security: ES authenticates with the headers, before anything else (api_key mode).
+        if self._api_key is not None:
+            failure = _auth_failure(exchange, self._api_key)
+            if failure is not None:
+                return await send_auth_failure(exchange, failure)
         # 1. HTTP layer (AbstractHttpServerTransport/RestRequest): media types and versions.
         try:
             check_media_types(exchange, self.major)
