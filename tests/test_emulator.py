@@ -926,3 +926,12 @@ async def test_es_emulator_fixture_from_another_loop(es_emulator: ElasticsearchE
     await record.wait_closed()  # polls: the emulator runs on another loop
     assert record.disconnected_at is not None
     await es_emulator.wait_for_connections(0)
+
+
+def test_endpoints_lists_the_registry_sorted_by_id() -> None:
+    es = ElasticsearchEmulator()
+    es.add_endpoint("b-embed", "text_embedding")
+    es.add_endpoint("a-chat", "chat_completion")
+    assert es.endpoints == [("chat_completion", "a-chat"), ("text_embedding", "b-embed")]
+    es.remove_endpoint("a-chat")
+    assert es.endpoints == [("text_embedding", "b-embed")]

@@ -221,6 +221,15 @@ class ElasticsearchEmulator:
         return self._server.url
 
     @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """``(task_type, inference_id)`` of every endpoint, sorted by id (for start-up banners).
+
+        Raises:
+            Nothing: an empty registry gives an empty list.
+        """
+        return [(e.task_type, e.inference_id) for e in self._server.registry.all()]
+
+    @property
     def open_connections(self) -> int:
         """TCP connections currently open on the server side."""
         return self._server.open_connections
