@@ -221,7 +221,9 @@ def test_answer_is_deterministic_and_exercises_utf8() -> None:
     answer = es.answer_for("my-endpoint", PROMPT)
     # Pinned: hashlib, not hash(), so the same on every machine and run.
     assert answer[:6] == ["What", " is", " Elastic?", " Elasticsearch", " stores", " documents"]
-    assert len(answer) == 200
+    # A budget, not a count: whole sentences while the next one fits (none is over 14 words).
+    assert 200 - 14 < len(answer) <= 200
+    assert answer[-1].endswith((".", "?", "!", "🦌"))
     assert all(token.startswith(" ") for token in answer[1:])
     assert es.answer_for("my-endpoint", PROMPT) == answer
     assert es.answer_for("my-endpoint", "something else") != answer
@@ -229,6 +231,24 @@ def test_answer_is_deterministic_and_exercises_utf8() -> None:
     assert any(len(t.encode()) != len(t) for t in answer), "no multi-byte UTF-8 in the answer"
     with pytest.raises(KeyError):
         es.answer_for("nope", PROMPT)
+
+
+@pytest.mark.parametrize("tokens", [40, 60, 61, 97, 500])
+def test_default_answer_ends_on_a_whole_sentence(tokens: int) -> None:
+    es = ElasticsearchEmulator()
+    es.add_endpoint("demo", answer_tokens=tokens)
+    text = "".join(es.answer_for("demo", "What is Elastic?"))
+    # The answer is the echo plus sentences from the model's list, none of them cut.
+    assert text.startswith("What is Elastic? ")
+    rest = text.removeprefix("What is Elastic? ")
+    assert rest.endswith((".", "🦌"))
+    assert len(text.split()) <= tokens
+
+
+def test_a_budget_below_one_sentence_is_still_honoured() -> None:
+    es = ElasticsearchEmulator()
+    es.add_endpoint("tiny", answer_tokens=5)
+    assert len(es.answer_for("tiny", "What is Elastic?")) == 5
 
 
 async def test_fixed_and_callable_answers(es: ElasticsearchEmulator) -> None:
@@ -906,3 +926,12 @@ async def test_es_emulator_fixture_from_another_loop(es_emulator: ElasticsearchE
     await record.wait_closed()  # polls: the emulator runs on another loop
     assert record.disconnected_at is not None
     await es_emulator.wait_for_connections(0)
+
+
+def test_endpoints_lists_the_registry_sorted_by_id() -> None:
+    es = ElasticsearchEmulator()
+    es.add_endpoint("b-embed", "text_embedding")
+    es.add_endpoint("a-chat", "chat_completion")
+    assert es.endpoints == [("chat_completion", "a-chat"), ("text_embedding", "b-embed")]
+    es.remove_endpoint("a-chat")
+    assert es.endpoints == [("text_embedding", "b-embed")]

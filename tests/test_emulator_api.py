@@ -1287,3 +1287,62 @@ async def test_chat_stream_faults(es: ElasticsearchEmulator, chat: str) -> None:
     es.add_fault(Fault(drop_after=2))
     raw = await post_sse(es, CHAT, {"messages": USER})
     assert not raw.complete and raw.events == full[:2]
+
+
+# --- api_key mode: Elasticsearch's 401 -------------------------------------------------------
+
+_CHALLENGES = ['Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', "ApiKey"]
+
+
+async def test_api_key_mode_refuses_a_request_without_credentials() -> None:
+    async with ElasticsearchEmulator(api_key="s3cret") as es:
+        es.add_endpoint("my-endpoint")
+        async with aiohttp.ClientSession() as session:
+            url = f"{es.url}/_inference/completion/my-endpoint/_stream?timeout=5s"
+            async with session.post(url, json={"input": "hi"}) as response:
+                body = await response.read()
+                assert response.status == 401
+                assert response.headers.getall("WWW-Authenticate") == _CHALLENGES
+                assert response.headers["Content-Type"] == "application/json"
+                assert response.headers["X-elastic-product"] == "Elasticsearch"
+    reason = (
+        "missing authentication credentials for REST request "
+        "[/_inference/completion/my-endpoint/_stream?timeout=5s]"
+    )
+    cause = {
+        "type": "security_exception",
+        "reason": reason,
+        "header": {"WWW-Authenticate": _CHALLENGES},
+    }
+    assert orjson.loads(body) == {"error": {"root_cause": [cause], **cause}, "status": 401}
+    assert es.requests[-1].status == 401
+
+
+async def test_api_key_mode_maps_to_authentication_error_in_the_client() -> None:
+    import asyncinfer
+
+    async with ElasticsearchEmulator(api_key="s3cret") as es:
+        es.add_endpoint("my-endpoint")
+        async with asyncinfer.InferenceClient(es.url, api_key="wrong") as client:
+            with pytest.raises(asyncinfer.AuthenticationError) as info:
+                await client.completion("my-endpoint", "hi")
+        assert es.requests[-1].headers["Authorization"] == "ApiKey wrong"
+        err = info.value
+        assert err.status == 401
+        assert err.error_type == "security_exception"
+        assert err.reason == (
+            "unable to authenticate with provided credentials and anonymous access is not "
+            "allowed for this request"
+        )
+        async with asyncinfer.InferenceClient(es.url, api_key="s3cret") as client:
+            result = await client.completion("my-endpoint", "hi")
+        assert result.text == "".join(es.answer_for("my-endpoint", "hi"))
+
+
+async def test_without_api_key_no_credentials_are_needed() -> None:
+    async with (
+        ElasticsearchEmulator() as es,
+        aiohttp.ClientSession() as session,
+        session.get(f"{es.url}/_inference/_all") as response,
+    ):
+        assert response.status == 200
