@@ -248,11 +248,18 @@ async def test_invalid_utf8_in_a_chat_chunk_becomes_replacement_characters() -> 
         b'"delta":{"role":"assistant","content":"caf\xc3"}}]}'
     )
     body = (
-        BOM + b"event: message\ndata: " + chunk + b"\n\n" + BOM + b"event: message\ndata: [DONE]\n\n"
+        BOM
+        + b"event: message\ndata: "
+        + chunk
+        + b"\n\n"
+        + BOM
+        + b"event: message\ndata: [DONE]\n\n"
     )
     async for url in _raw_answer(body):
-        async with InferenceClient(url) as client:
-            async with client.stream_chat_completion("e", MESSAGES) as stream:
-                chunks = [c async for c in stream]
+        async with (
+            InferenceClient(url) as client,
+            client.stream_chat_completion("e", MESSAGES) as stream,
+        ):
+            chunks = [c async for c in stream]
     assert chunks[0].choices[0].delta.content == "caf\ufffd"
     assert stream.text == "caf\ufffd"

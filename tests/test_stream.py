@@ -650,7 +650,8 @@ async def test_text_past_max_kept_text_is_dropped_and_says_so(es: ElasticsearchE
         kept_while = 0
         async for token in stream:
             received.append(token)
-            kept = sum(map(len, stream._reader.ledger.parts))  # what the stream holds: bounded by the limit
+            # What the stream holds: bounded by the limit.
+            kept = sum(map(len, stream._reader.ledger.parts))
             assert kept <= limit
             if stream.text_kept:
                 kept_while += 1
