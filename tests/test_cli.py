@@ -21,7 +21,7 @@ import attrs
 import orjson
 
 import asyncinfer
-from asyncinfer import _cli
+from asyncinfer._cli import connect, errors, output, parsing
 from asyncinfer.testing import ElasticsearchEmulator, Fault
 
 ROOT = Path(__file__).parent.parent
@@ -141,7 +141,7 @@ async def test_stream_without_a_url_uses_the_built_in_emulator() -> None:
     assert "time to first token" in result.err
     assert result.out.startswith("What is Elastic?")  # the demo model echoes the prompt first
     # A budget of whole sentences: at most DEMO_ANSWER_TOKENS words, ending on a sentence.
-    assert _cli.DEMO_ANSWER_TOKENS - 14 < len(result.out.split()) <= _cli.DEMO_ANSWER_TOKENS
+    assert connect.DEMO_ANSWER_TOKENS - 14 < len(result.out.split()) <= connect.DEMO_ANSWER_TOKENS
     assert result.out.rstrip().endswith((".", "🦌"))
     assert "waiting" not in result.err  # no spinner when stderr is not a terminal
 
@@ -201,7 +201,7 @@ async def test_spinner_until_the_first_token_only_on_a_terminal(es: Elasticsearc
     assert result.code == 0, result.err
     assert result.out == answer(es, "my-endpoint", "hello") + "\n"
     frames = re.findall(r"\r(.) waiting for the first token", result.err)
-    assert len(frames) >= 3 and set(frames) <= set(_cli._SPINNER_FRAMES)
+    assert len(frames) >= 3 and set(frames) <= set(output.SPINNER_FRAMES)
     assert result.err.endswith("\r\x1b[K")  # the spinner erased its line
 
 
@@ -465,7 +465,7 @@ async def test_endpoints_without_a_url_lists_the_demo_endpoints() -> None:
     result = await run("endpoints", "list", "--json")
     assert result.code == 0, result.err
     found = {(e["inference_id"], e["task_type"]) for e in result.json_lines()}
-    assert found == {(i, t) for t, i in _cli.DEMO_ENDPOINTS.items()}
+    assert found == {(i, t) for t, i in connect.DEMO_ENDPOINTS.items()}
     assert "built-in emulator" in result.err
 
 
@@ -483,7 +483,7 @@ async def test_serve_runs_the_emulator_until_ctrl_c() -> None:
             endpoints = await client.get_endpoints()
         assert text.startswith("hello")
         assert len(embedded.embeddings) == 1
-        assert {e.inference_id for e in endpoints} == set(_cli.DEMO_ENDPOINTS.values())
+        assert {e.inference_id for e in endpoints} == set(connect.DEMO_ENDPOINTS.values())
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
@@ -609,13 +609,13 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def test_the_docs_cover_every_command_option_variable_and_exit_code() -> None:
     page = (ROOT / "docs" / "cli.md").read_text()
-    for command, parser in _subparsers(_cli._parser()).items():
+    for command, parser in _subparsers(parsing.build_parser()).items():
         assert f"asyncinfer {command}" in page, command
         for action in parser._actions:
             for option in action.option_strings:
                 assert f"`{option}" in page or f"{option}`" in page, (command, option)
     for variable in ("ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY", "ASYNCINFER_INFERENCE_ID"):
         assert f"`{variable}`" in page
-    codes = {name: value for name, value in vars(_cli).items() if name.startswith("EXIT_")}
+    codes = {name: value for name, value in vars(errors).items() if name.startswith("EXIT_")}
     for value in codes.values():
         assert re.search(rf"^\| {value} \|", page, re.MULTILINE), value
