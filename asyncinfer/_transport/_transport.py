@@ -1,9 +1,8 @@
-"""The only module of the client that imports aiohttp: nodes, connections, TLS, product check.
+"""The transport: one aiohttp session over a pool of nodes; one attempt per :meth:`Transport.open`.
 
-:meth:`Transport.open` makes one attempt: it picks a live node, sends a
-:class:`~asyncinfer._protocol.Request` and hands back a :class:`Response` (status, headers and a
-byte-chunk reader). aiohttp's and asyncio's errors become ours here, in one place. Retries are
-decided one level up (``_exchange``), which asks this module to mark nodes dead or cool down.
+aiohttp's and asyncio's errors become ours here, in one place; the product check and the
+circuit over connection failures live here too. Retries are decided one level up
+(``_exchange``), which asks this module to mark nodes dead or cool down.
 """
 
 from __future__ import annotations
@@ -11,54 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import logging
 import platform
-import ssl
 import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
-from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
-import attrs
-import orjson
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
-from ._config import Limits
-from ._exceptions import (
+from .._config import Limits
+from .._exceptions import (
     ClientClosedError,
     ConnectError,
     ConnectTimeoutError,
-    InvalidRequestError,
     InvalidTypeError,
-    ReadError,
     TLSError,
     UnsupportedProductError,
     WrongEventLoopError,
 )
-from ._protocol import JSON_HEADERS, Request
-from ._version import __version__
-
-__all__ = [
-    "CircuitOpenError",
-    "Node",
-    "NodePool",
-    "Response",
-    "TLSConfig",
-    "Transport",
-    "split_userinfo",
-    "user_agent",
-]
+from .._protocol import Request
+from .._version import __version__
+from ._nodes import Node, NodePool
+from ._response import Response, is_tls_failure, request_body, why
+from ._sniff import sniff
+from ._tls import TLSConfig
 
 logger = logging.getLogger("asyncinfer")
-
-# A node that failed n times in a row is left alone for min(1 s * 2**(n-1), 30 s), as
-# elastic-transport does; then it is tried again.
-_DEAD_BACKOFF_S = 1.0
-_DEAD_BACKOFF_MAX_S = 30.0
-_DEAD_BACKOFF_MAX_DOUBLINGS = 16
 
 
 def user_agent() -> str:
@@ -69,274 +47,12 @@ def user_agent() -> str:
     )
 
 
-def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``https://user:pass@host`` → (``https://host``, (user, pass)); never keep secrets in URLs.
-
-    Raises:
-        InvalidRequestError: Not an http(s) URL with a host.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        # Never echo the URL: it may hold credentials.
-        raise InvalidRequestError("hosts must be http:// or https:// URLs with a host name")
-    auth = None
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        auth = (unquote(user), unquote(password))
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), auth
-
-
-class Node:
-    """One Elasticsearch node and its health."""
-
-    __slots__ = ("dead_until", "failures", "url")
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.failures = 0
-        self.dead_until: float | None = None
-
-    def __repr__(self) -> str:
-        state = "alive" if self.dead_until is None else f"dead failures={self.failures}"
-        return f"<Node {self.url} {state}>"
-
-
-class NodePool:
-    """Round-robin over live nodes; dead ones come back after their back-off.
-
-    When every node is dead, the one whose back-off ends first is used anyway: a request
-    must go somewhere, and a recovered cluster should be found at once.
-    """
-
-    def __init__(self, urls: Sequence[str]) -> None:
-        if not urls:
-            raise InvalidRequestError("give at least one host")
-        self.nodes = [Node(url) for url in urls]
-        self._next = 0
-
-    def select(self, now: float) -> Node:
-        """The next node to try."""
-        count = len(self.nodes)
-        for _ in range(count):
-            node = self.nodes[self._next % count]
-            self._next = (self._next + 1) % count
-            if node.dead_until is None or node.dead_until <= now:
-                return node
-        return min(self.nodes, key=lambda n: n.dead_until or 0.0)
-
-    def mark_dead(self, node: Node, now: float) -> None:
-        """Take ``node`` out of rotation for its back-off."""
-        node.failures += 1
-        # The exponent is capped: thousands of concurrent connects failing together would
-        # otherwise overflow the float (past 2**1023) long after the back-off hit its cap.
-        doubling = min(node.failures - 1, _DEAD_BACKOFF_MAX_DOUBLINGS)
-        backoff = min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
-        node.dead_until = now + backoff
-
-    def hold(self, node: Node, now: float) -> None:
-        """Keep ``node`` out of rotation for its current back-off, while one probe tries it."""
-        doubling = min(max(node.failures - 1, 0), _DEAD_BACKOFF_MAX_DOUBLINGS)
-        node.dead_until = now + min(_DEAD_BACKOFF_S * 2**doubling, _DEAD_BACKOFF_MAX_S)
-
-    def mark_live(self, node: Node) -> None:
-        """``node`` answered: forget its failures."""
-        node.failures = 0
-        node.dead_until = None
-
-    def replace(self, urls: Sequence[str]) -> None:
-        """Use these nodes from now on (sniffing), keeping the health of known ones."""
-        known = {node.url: node for node in self.nodes}
-        self.nodes = [known.get(url) or Node(url) for url in urls] or self.nodes
-        self._next = 0
-
-
-@attrs.frozen(kw_only=True)
-class TLSConfig:
-    """How to verify the server, and which certificate to present."""
-
-    verify_certs: bool = True
-    ca_certs: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    ssl_context: ssl.SSLContext | None = None
-    ssl_assert_fingerprint: str | None = None
-
-    def aiohttp_ssl(self) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
-        """The value for aiohttp's ``ssl=``.
-
-        Raises:
-            InvalidRequestError: A malformed fingerprint, or options that cannot combine.
-        """
-        if self.ssl_assert_fingerprint is not None:
-            if self.ca_certs or self.client_cert or self.ssl_context or not self.verify_certs:
-                raise InvalidRequestError(
-                    "ssl_assert_fingerprint replaces CA verification: it cannot be combined "
-                    "with ca_certs, client_cert, ssl_context or verify_certs=False"
-                )
-            digest = self.ssl_assert_fingerprint.replace(":", "").strip().lower()
-            try:
-                raw = bytes.fromhex(digest)
-            except ValueError:
-                raw = b""
-            if len(raw) != 32:
-                raise InvalidRequestError(
-                    "ssl_assert_fingerprint must be a SHA-256 digest: 64 hex digits, colons allowed"
-                )
-            # Pinning replaces CA verification, as in the official clients.
-            return _ChainFingerprint(raw)
-        if self.ssl_context is not None:
-            if self.ca_certs or self.client_cert or not self.verify_certs:
-                raise InvalidRequestError(
-                    "ssl_context is used as is: configure CA, client certificate and "
-                    "verification on it, not with ca_certs, client_cert or verify_certs"
-                )
-            return self.ssl_context
-        if not self.verify_certs:
-            return False
-        if self.ca_certs is None and self.client_cert is None:
-            # aiohttp's own verifying context, made once per process: building one here costs
-            # ~25 ms (loading the system CA store) for every client, even over http://.
-            return True
-        context = ssl.create_default_context(cafile=self.ca_certs)
-        if self.client_cert is not None:
-            context.load_cert_chain(self.client_cert, self.client_key)
-        return context
-
-
-class _ChainFingerprint(aiohttp.Fingerprint):
-    """Accept the server if the leaf, or any certificate of its chain, has the pinned SHA-256.
-
-    Elasticsearch prints its CA's fingerprint at first start, so users pin the CA; Python
-    exposes the chain from 3.13 (``get_unverified_chain``), and only the leaf before that.
-    """
-
-    def check(self, transport: asyncio.Transport) -> None:
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return
-        certs: list[bytes] = [ssl_object.getpeercert(binary_form=True)]
-        chain = getattr(ssl_object, "get_unverified_chain", None)
-        if chain is not None:
-            certs += [_der(cert) for cert in chain() or ()]
-        if any(hashlib.sha256(cert).digest() == self.fingerprint for cert in certs):
-            return
-        host, port, *_ = transport.get_extra_info("peername")
-        raise aiohttp.ServerFingerprintMismatch(
-            self.fingerprint, hashlib.sha256(certs[0]).digest(), host, port
-        )
-
-
-def _der(cert: Any) -> bytes:
-    # get_unverified_chain() returns DER bytes on some versions and Certificate objects on others.
-    if isinstance(cert, bytes):
-        return cert
-    return bytes(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
-
-
 class CircuitOpenError(ConnectError):
     """A request failed at once, unsent: the circuit is open (``Limits.circuit_failures``).
 
     A :class:`ConnectError` like the failures that opened it, so callers need no new case;
     never retried, since no node is due a new try before the back-off ends.
     """
-
-
-class Response:
-    """A response whose headers have arrived; the body is read chunk by chunk."""
-
-    __slots__ = ("_content", "_request", "_resp", "node")
-
-    def __init__(self, resp: aiohttp.ClientResponse, request: Request, node: Node) -> None:
-        self._resp = resp
-        self._content = resp.content
-        self._request = request
-        self.node = node
-
-    @property
-    def endpoint(self) -> str:
-        """``"METHOD /path"`` of the request, for messages."""
-        return self._request.endpoint
-
-    @property
-    def status(self) -> int:
-        """The HTTP status."""
-        return self._resp.status
-
-    @property
-    def content_type(self) -> str:
-        """The raw ``Content-Type`` header ("" when absent)."""
-        return self._resp.headers.get("Content-Type", "")
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Response headers (case-insensitive)."""
-        return self._resp.headers
-
-    @property
-    def buffered_bytes(self) -> int:
-        """Bytes received from the socket and not yet read."""
-        # aiohttp counts them in StreamReader._size and has no public name for it.
-        size: int = getattr(self._content, "_size", 0)
-        return size
-
-    async def read_chunk(self) -> bytes:
-        """Everything the socket has delivered so far (waiting for at least one byte).
-
-        Returns ``b""`` at the end of the body.
-
-        Raises:
-            ReadError: The connection broke or the body was truncated.
-        """
-        try:
-            return await self._content.readany()
-        except Exception as exc:
-            failure = self.read_error(exc)
-            if failure is None:
-                raise
-            raise failure from exc
-
-    def read_chunk_raw(self) -> Awaitable[bytes]:
-        """:meth:`read_chunk` without a coroutine of its own, for the streams' read loop (a
-        suspended read holds every frame of its chain, thousands of streams at a time): a
-        failure raises the transport's own exception, which :meth:`read_error` translates."""
-        return self._content.readany()
-
-    def read_error(self, exc: Exception) -> ReadError | None:
-        """The :class:`ReadError` for a failure of :meth:`read_chunk_raw`; ``None`` if ``exc``
-        is not a transport failure."""
-        if isinstance(exc, aiohttp.ClientError | OSError):
-            return ReadError(f"connection lost while reading {self.endpoint}: {_why(exc)}")
-        return None
-
-    async def read_all(self, limit: int) -> bytes:
-        """The rest of the body, up to ``limit`` bytes.
-
-        Raises:
-            ReadError: The connection broke or the body was truncated.
-        """
-        chunks: list[bytes] = []
-        size = 0
-        while size < limit:
-            chunk = await self.read_chunk()
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)[:limit]
-
-    def at_eof(self) -> bool:
-        """Whether the whole body has been read."""
-        return self._content.at_eof()
-
-    def close(self) -> None:
-        """Drop the connection: never hand a half-read body back to the pool."""
-        self._resp.close()
-
-    def release(self) -> None:
-        """Return the connection to the pool; only after the body was read to its end."""
-        self._resp.release()
 
 
 class Sending:
@@ -387,66 +103,6 @@ class Sending:
             ConnectTimeoutError: Connecting took longer than the connect limit.
         """
         self._transport._failed(self, exc)
-
-
-# aiohttp warns (ResourceWarning) when handed more raw bytes than this at once
-# (aiohttp.payload.TOO_LARGE_BYTES_BODY, 1 MiB): bodies past it go out as a _LargeBody.
-_LARGE_BODY_BYTES = 1024 * 1024
-# One write per 64 KiB: each waits for the socket to drain, so the loop runs between them.
-_BODY_WRITE_BYTES = 64 * 1024
-
-
-def _body(body: bytes | None) -> bytes | aiohttp.payload.Payload | None:
-    """A request body in the form aiohttp sends without blocking the loop (or warning)."""
-    if body is None or len(body) <= _LARGE_BODY_BYTES:
-        return body  # the common case: handed over as is, as before
-    return _LargeBody(body)
-
-
-class _LargeBody(aiohttp.payload.Payload):
-    """A large request body, written in slices that let the loop run between them (no copy:
-    each slice is a view of the one ``bytes``)."""
-
-    _autoclose = True  # holds no resource: nothing to close
-
-    def __init__(self, value: bytes) -> None:
-        # The request's own Content-Type wins over this one (aiohttp keeps given headers).
-        super().__init__(value, content_type="application/json")
-        self._size = len(value)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        """The body as text (aiohttp's interface; used only for debugging output)."""
-        return bytes(self._value).decode(encoding, errors)
-
-    async def write(self, writer: Any) -> None:
-        """Write the whole body."""
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        """Write the body (up to ``content_length`` bytes), one slice per drain."""
-        view = memoryview(self._value)
-        if content_length is not None:
-            view = view[:content_length]
-        for start in range(0, len(view), _BODY_WRITE_BYTES):
-            await writer.write(view[start : start + _BODY_WRITE_BYTES])
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError) and not _is_tls_failure(exc):
-        # aiohttp's own text carries the repr of the SSL context, even for http://.
-        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    return isinstance(
-        exc,
-        aiohttp.ClientConnectorCertificateError
-        | aiohttp.ServerFingerprintMismatch
-        | aiohttp.ClientSSLError
-        | ssl.SSLError,
-    )
 
 
 class Transport:
@@ -650,7 +306,7 @@ class Transport:
             request.method,
             cached[2],
             params=request.query or None,
-            data=_body(request.body),
+            data=request_body(request.body),
             headers=self._merged_headers(request.headers),
             timeout=self._client_timeout(connect_timeout),
             read_bufsize=self._limits.read_bufsize,
@@ -675,7 +331,7 @@ class Transport:
     def _failed(self, sending: Sending, exc: Exception) -> None:
         request, node = sending.request, sending.node
         unreached = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-        if unreached and not _is_tls_failure(exc):
+        if unreached and not is_tls_failure(exc):
             self._connect_failures += 1  # the node was not reached: toward the circuit
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             self._log(request, node, None, sending.started, sending.attempt)
@@ -688,11 +344,11 @@ class Transport:
                 raise ClientClosedError(
                     "the InferenceClient was closed while a request was on its way"
                 ) from exc
-            if _is_tls_failure(exc):
-                raise TLSError(f"TLS handshake with {node.url} failed: {_why(exc)}") from exc
+            if is_tls_failure(exc):
+                raise TLSError(f"TLS handshake with {node.url} failed: {why(exc)}") from exc
             self.node_failed(node)
             where = f"{request.endpoint} to {node.url}"
-            raise ConnectError(f"cannot send {where}: {_why(exc)}") from exc
+            raise ConnectError(f"cannot send {where}: {why(exc)}") from exc
 
     def _answered(self, sending: Sending, resp: aiohttp.ClientResponse) -> Response:
         request, node = sending.request, sending.node
@@ -760,32 +416,8 @@ class Transport:
     # --- sniffing -------------------------------------------------------------------------
 
     async def _sniff(self) -> None:
-        """Replace the node list with the cluster's HTTP nodes (``GET _nodes/_all/http``)."""
         try:
-            session = self._get_session()
-            for node in list(self.pool.nodes):
-                try:
-                    async with session.get(
-                        node.url + "/_nodes/_all/http",
-                        headers={**self._headers, **JSON_HEADERS},
-                        timeout=aiohttp.ClientTimeout(total=5),
-                        ssl=self._ssl,
-                    ) as resp:
-                        if resp.status != 200:
-                            continue
-                        body = orjson.loads(await resp.read())
-                except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
-                    continue
-                scheme = urlsplit(node.url).scheme
-                urls = sorted(
-                    f"{scheme}://{address}"
-                    for info in (body.get("nodes") or {}).values()
-                    if (address := _publish_address(info))
-                )
-                if urls:
-                    self.pool.replace(urls)
-                    logger.debug("sniffed nodes: %s", urls)
-                return
+            await sniff(self._get_session(), self.pool, self._headers, self._ssl)
         finally:
             self._sniffing = None
 
@@ -824,15 +456,3 @@ async def _close_at_loop_shutdown(transport: weakref.ref[Transport]) -> AsyncGen
         owner = transport()
         if owner is not None:
             await owner._close_session()
-
-
-def _publish_address(info: Any) -> str | None:
-    # "hostname/ip:port" or "ip:port"; keep the host name when there is one (TLS checks it).
-    address = ((info or {}).get("http") or {}).get("publish_address")
-    if not isinstance(address, str) or not address:
-        return None
-    if "/" in address:
-        host, _, rest = address.partition("/")
-        port = rest.rpartition(":")[2]
-        return f"{host}:{port}" if host else rest
-    return address
