@@ -362,15 +362,7 @@ class SSEDecoder:
 
     def _feed_lines(self, buf: bytes, events: list[RawEvent]) -> list[RawEvent]:
         """The standard's line-by-line interpretation of ``buf`` (pending already joined)."""
-        pending = self._pending
-        lines = buf.splitlines()  # bytes.splitlines splits on CR, LF and CRLF only
-        last = buf[-1]
-        tail = b""
-        if last == _CR:
-            self._skip_lf = True
-        elif last != _LF:
-            tail = lines.pop()
-
+        lines, tail = self._split_lines(buf)
         limit = self._max_event_bytes
         event_bytes = self._event_bytes
         # Every byte of the event in progress was either counted in event_bytes or is in buf,
@@ -450,11 +442,26 @@ class SSEDecoder:
         self._retry = retry
         self._at_event_start = at_event_start
         self._event_bytes = event_bytes
+        return self._keep_tail(tail, events, oversized)
+
+    def _split_lines(self, buf: bytes) -> tuple[list[bytes], bytes]:
+        """``buf``'s complete lines, and the unterminated tail that waits for more bytes."""
+        lines = buf.splitlines()  # bytes.splitlines splits on CR, LF and CRLF only
+        last = buf[-1]
+        if last == _CR:
+            self._skip_lf = True  # the LF of a CRLF split across reads is not a second line
+        elif last != _LF:
+            return lines, lines.pop()
+        return lines, b""
+
+    def _keep_tail(self, tail: bytes, events: list[RawEvent], oversized: int) -> list[RawEvent]:
+        """Buffer ``tail`` for the next call, unless the event in progress is over the ceiling
+        (``oversized`` is then its size): then the decoder fails."""
         if not oversized:
-            buffered = event_bytes + len(tail)
-            if buffered <= limit:
+            buffered = self._event_bytes + len(tail)
+            if buffered <= self._max_event_bytes:
                 if tail:
-                    pending += tail
+                    self._pending += tail
                 return events
             oversized = buffered
         error = self._fail(oversized)
