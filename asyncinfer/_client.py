@@ -161,34 +161,11 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
             raise InvalidRequestError("give either hosts or cloud_id")
         if cloud_id is not None and (sniff_on_start or sniff_on_node_failure):
             raise InvalidRequestError("sniffing cannot be used with cloud_id")
-        urls: list[str] = []
-        url_auth: tuple[str, str] | None = None
-        for host in [parse_cloud_id(cloud_id)] if cloud_id is not None else _host_list(hosts):
-            url, userinfo = split_userinfo(host)
-            urls.append(url)
-            url_auth = url_auth or userinfo
+        urls, url_auth = _node_urls(hosts, cloud_id)
         if url_auth is not None and api_key is None and basic_auth is None and bearer_auth is None:
             basic_auth = url_auth
-        all_headers = {"user-agent": user_agent()}
-        for name, value in (headers or {}).items():
-            all_headers[name.lower()] = value
-        auth = _auth_header(api_key, basic_auth, bearer_auth)
-        if auth is not None:
-            if "authorization" in all_headers:
-                raise InvalidRequestError(
-                    "an Authorization header cannot be combined with api_key, basic_auth or "
-                    "bearer_auth"
-                )
-            all_headers["authorization"] = auth
-        limits = limits or Limits()
-        if read_bufsize is not None:
-            limits = attrs.evolve(limits, read_bufsize=read_bufsize)
-        if max_event_bytes is not None:
-            limits = attrs.evolve(limits, max_event_bytes=max_event_bytes)
-        if limits.read_bufsize < 1024:
-            raise InvalidRequestError(
-                f"read_bufsize must be at least 1024, got {limits.read_bufsize}"
-            )
+        all_headers = _client_headers(headers, _auth_header(api_key, basic_auth, bearer_auth))
+        limits = _client_limits(limits, read_bufsize, max_event_bytes)
         self.url = urls[0]
         self.timeouts = timeouts or Timeouts()
         self.retries = retry_policy(retries) or RetryPolicy()
@@ -396,6 +373,55 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
         )
         self._streams.add(stream)
         return stream
+
+
+def _node_urls(
+    hosts: str | Sequence[str] | None, cloud_id: str | None
+) -> tuple[list[str], tuple[str, str] | None]:
+    """The nodes' URLs without credentials, and the first user:password a URL carried."""
+    urls: list[str] = []
+    url_auth: tuple[str, str] | None = None
+    for host in [parse_cloud_id(cloud_id)] if cloud_id is not None else _host_list(hosts):
+        url, userinfo = split_userinfo(host)
+        urls.append(url)
+        url_auth = url_auth or userinfo
+    return urls, url_auth
+
+
+def _client_headers(headers: Mapping[str, str] | None, auth: str | None) -> dict[str, str]:
+    """Every request's headers: user agent, the caller's (lower-cased names), authorization.
+
+    Raises:
+        InvalidRequestError: An Authorization header given along with credentials.
+    """
+    all_headers = {"user-agent": user_agent()}
+    for name, value in (headers or {}).items():
+        all_headers[name.lower()] = value
+    if auth is not None:
+        if "authorization" in all_headers:
+            raise InvalidRequestError(
+                "an Authorization header cannot be combined with api_key, basic_auth or bearer_auth"
+            )
+        all_headers["authorization"] = auth
+    return all_headers
+
+
+def _client_limits(
+    limits: Limits | None, read_bufsize: int | None, max_event_bytes: int | None
+) -> Limits:
+    """``limits`` with the two shortcut options applied.
+
+    Raises:
+        InvalidRequestError: A read buffer under 1 KiB.
+    """
+    limits = limits or Limits()
+    if read_bufsize is not None:
+        limits = attrs.evolve(limits, read_bufsize=read_bufsize)
+    if max_event_bytes is not None:
+        limits = attrs.evolve(limits, max_event_bytes=max_event_bytes)
+    if limits.read_bufsize < 1024:
+        raise InvalidRequestError(f"read_bufsize must be at least 1024, got {limits.read_bufsize}")
+    return limits
 
 
 def _check_options(options: dict[str, Any]) -> None:
