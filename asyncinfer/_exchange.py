@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import email.utils
 import logging
 import random
@@ -71,7 +70,6 @@ class Deadlines:
     __slots__ = (
         "_cancelling",
         "_close_after",
-        "_context",
         "_expired",
         "_first",
         "_loop",
@@ -85,13 +83,8 @@ class Deadlines:
         "started",
     )
 
-    def __init__(
-        self, timeouts: Timeouts, request: Request, context: contextvars.Context | None = None
-    ) -> None:
+    def __init__(self, timeouts: Timeouts, request: Request) -> None:
         self._loop = asyncio.get_running_loop()
-        # The context the timer runs in (it reads no context variable): a shared one, given,
-        # saves a copy of the caller's context per timer armed (64 bytes per open stream).
-        self._context = context
         start = self._loop.time()
         self._timeouts = timeouts
         self._total = None if timeouts.total is None else start + timeouts.total
@@ -170,7 +163,7 @@ class Deadlines:
         if deadline > self._timer_at:
             # An event moved the deadline on since the timer was armed. (Not compared with
             # the clock: the loop runs timers up to its clock resolution early.)
-            self._timer = self._loop.call_at(deadline, self._fire, context=self._context)
+            self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
             return
         waiter = self._waiter
@@ -212,7 +205,7 @@ class Deadlines:
         if timer is None or self._timer_at > deadline:
             if timer is not None:
                 timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._fire, context=self._context)
+            self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
         assert self._waiter is None, "one await at a time under a Deadlines"
         task = asyncio.current_task(self._loop)
@@ -356,7 +349,7 @@ async def request_json(
         UnexpectedResponseError: A 2xx whose body is not JSON.
         TransportError: Connecting or reading failed, or a limit fired.
     """
-    deadlines = Deadlines(timeouts, request, transport.timer_context)
+    deadlines = Deadlines(timeouts, request)
     span = start_span(request.endpoint, {"http.request.method": request.method})
     retry = 0
     try:

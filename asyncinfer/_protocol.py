@@ -61,7 +61,8 @@ _TASK_TYPES = frozenset(
 
 def _exact_size(body: bytes | None) -> bytes | None:
     # orjson.dumps returns bytes that keep a 4 KiB allocation (orjson >= 3.12), and a Request
-    # lives as long as its stream (kept for retries): 4 KB per open stream in a fan-out.
+    # lives as long as its stream (kept for retries): 4.0 KB per open stream in a 10,000-stream
+    # fan-out (16.5 vs 20.5 KB: benchmarks/ablate.py).
     return None if body is None else bytes(memoryview(body))
 
 

@@ -99,3 +99,11 @@ async def test_stream_quick_prints_every_client() -> None:
     for label in CLIENT_LABELS[:-1]:  # keep_text=False runs in the slow-consumer scenario
         assert f"| {label} |" in out
     assert "| aiohttp readline + orjson (baseline) | " in out
+
+
+@pytest.mark.timeout(120)
+async def test_ablate_measures_every_trick_it_undoes() -> None:
+    out = await run_script(str(BENCHMARKS / "ablate.py"), "--streams", "200", "--rounds", "1")
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["all", "headers", "read_raw", "exact_size"]
+    assert all(line.endswith("KB RSS per open stream") for line in lines)

@@ -55,9 +55,7 @@ class Attempts:
         this frame is gone by then (thousands of streams wait at once)."""
         deadlines = self.deadlines
         if deadlines is None:
-            deadlines = self.deadlines = Deadlines(
-                self._timeouts, self.request, self.transport.timer_context
-            )
+            deadlines = self.deadlines = Deadlines(self._timeouts, self.request)
             meter.start(deadlines.started, route, inference_id)
         if not self.slot:
             # Waiting for a slot is not waiting for Elasticsearch: the first-event clock

@@ -71,9 +71,11 @@ class Response:
             raise failure from exc
 
     def read_chunk_raw(self) -> Awaitable[bytes]:
-        """:meth:`read_chunk` without a coroutine of its own, for the streams' read loop (a
-        suspended read holds every frame of its chain, thousands of streams at a time): a
-        failure raises the transport's own exception, which :meth:`read_error` translates."""
+        """:meth:`read_chunk` without a coroutine of its own, for the streams' read loop: a
+        failure raises the transport's own exception, which :meth:`read_error` translates.
+
+        A coroutine per read costs 8% more CPU per token when each event comes in its own
+        chunk (2.41 vs 2.23 µs: ``python benchmarks/ablate.py --live``)."""
         return self._content.readany()
 
     def read_error(self, exc: Exception) -> ReadError | None:

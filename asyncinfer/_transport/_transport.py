@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import platform
 import time
@@ -147,8 +146,6 @@ class Transport:
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-        #: The context every call's timer runs in (see Deadlines): one, not a copy per timer.
-        self.timer_context = contextvars.Context()
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
         self._slots = asyncio.Semaphore(limits.connections) if limits.connections else None
@@ -366,7 +363,8 @@ class Transport:
         # Most requests carry one of a few constant header dicts: merged once, not per request.
         # Keyed by identity, holding the key, so that the identity stays unique. In aiohttp's
         # own form with istr names: given str names, aiohttp makes a lower-cased copy of each
-        # per request, held while the request is on its way (~0.5 KB, thousands at a time).
+        # per request, held while the request is on its way (0.75 KB per stream measured in a
+        # 10,000-stream fan-out: benchmarks/ablate.py).
         cached = self._merged
         if cached is None or cached[0] is not headers:
             merged = CIMultiDict((istr(k), v) for k, v in {**self._headers, **headers}.items())
