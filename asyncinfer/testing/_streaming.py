@@ -18,7 +18,6 @@ from ._es_models import (
     _chat_chunks,
     _ChatRequest,
     _parse_chat_body,
-    _ParseFailure,
 )
 from ._exchange import (
     _Exchange,
@@ -30,6 +29,9 @@ from ._inference import (
     _incompatible,
     _inference_target,
     _routes_to_chat,
+)
+from ._object_parser import (
+    _ParseFailure,
 )
 from ._registry import (
     _chat_contents,
