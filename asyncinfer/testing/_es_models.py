@@ -15,6 +15,11 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from ._chat_parts import (
+    _CONTENT_FIELD,
+    _REASONING_DETAILS_FIELD,
+    _REASONING_FIELD,
+)
 from ._es_errors import (
     _error,
     _java_str,
@@ -98,9 +103,10 @@ def _message_fields(reasoning: bool) -> dict[str, _Field]:
         "tool_call_id": _Field(_STRING, _text),
         "tool_calls": _Field(_OBJECT_ARRAY, _object_array("ToolCall", _TOOL_CALL)),
     }
-    if reasoning:  # 9.4+ (elastic provider): kept, not validated further here
-        fields["reasoning"] = _Field(_STRING, _text)
-        fields["reasoning_details"] = _Field(("START_ARRAY",), _raw)
+    if reasoning:  # 9.4+: multimodal content parts; an assistant turn's reasoning (_chat_parts)
+        fields["content"] = _CONTENT_FIELD
+        fields["reasoning"] = _REASONING_FIELD
+        fields["reasoning_details"] = _REASONING_DETAILS_FIELD
     return fields
 
 
@@ -178,7 +184,8 @@ class _ChatRequest:
 def _parse_chat_body(body: bytes, *, reasoning: bool) -> _ChatRequest:
     """UnifiedCompletionRequest.PARSER (§4.3): strict, first failure in document order.
 
-    ``body`` must already be valid JSON. ``reasoning`` accepts the 9.4+ fields.
+    ``body`` must already be valid JSON. ``reasoning``: parse as 9.4+ does (multimodal
+    content parts, an assistant turn's ``reasoning`` and ``reasoning_details``).
 
     Raises:
         _ParseFailure: the exception ES's parser throws; its message is what
@@ -190,12 +197,13 @@ def _parse_chat_body(body: bytes, *, reasoning: bool) -> _ChatRequest:
 
 
 def _message_text(message: Mapping[str, Any]) -> str:
-    """The text of a message: its string content, or its content parts' texts joined by \\n."""
+    """The text of a message: its string content, or its text parts joined by \\n (image and
+    file parts have none)."""
     content = message.get("content")
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(str(part.get("text", "")) for part in content)
+        return "\n".join(str(part["text"]) for part in content if "text" in part)
     return ""
 
 
