@@ -5,6 +5,9 @@ Public submodules: :mod:`asyncinfer.sse` (a sans-I/O SSE decoder),
 :mod:`asyncinfer.notebook` (live rendering in Jupyter; the ``notebook`` extra).
 """
 
+from ._chat_models import FilePart as FilePart
+from ._chat_models import ImagePart as ImagePart
+from ._chat_models import ReasoningDetail as ReasoningDetail
 from ._client import InferenceClient as InferenceClient
 from ._config import Limits as Limits
 from ._config import RetryPolicy as RetryPolicy
@@ -49,12 +52,14 @@ from ._models import ChatCompletionChunk as ChatCompletionChunk
 from ._models import ChatCompletionMessage as ChatCompletionMessage
 from ._models import ChatDelta as ChatDelta
 from ._models import CompletionResult as CompletionResult
+from ._models import CompletionTokensDetails as CompletionTokensDetails
 from ._models import DeleteEndpointResult as DeleteEndpointResult
 from ._models import EmbeddingKind as EmbeddingKind
 from ._models import EndpointInfo as EndpointInfo
 from ._models import FunctionCall as FunctionCall
 from ._models import FunctionCallDelta as FunctionCallDelta
 from ._models import InferenceResult as InferenceResult
+from ._models import PromptTokensDetails as PromptTokensDetails
 from ._models import RerankHit as RerankHit
 from ._models import RerankResult as RerankResult
 from ._models import ServiceInfo as ServiceInfo
@@ -91,16 +96,19 @@ __all__ = [
     "ClientClosedError",
     "CompletionResult",
     "CompletionStream",
+    "CompletionTokensDetails",
     "ConflictError",
     "ConnectError",
     "ConnectTimeoutError",
     "DeleteEndpointResult",
     "EmbeddingKind",
     "EndpointInfo",
+    "FilePart",
     "FirstEventTimeoutError",
     "FunctionCall",
     "FunctionCallDelta",
     "IdleTimeoutError",
+    "ImagePart",
     "IncompleteStreamError",
     "InferenceClient",
     "InferenceResult",
@@ -110,7 +118,9 @@ __all__ = [
     "MergedStreams",
     "MethodNotAllowedError",
     "NotFoundError",
+    "PromptTokensDetails",
     "ReadError",
+    "ReasoningDetail",
     "RequestTimeoutError",
     "RerankHit",
     "RerankResult",

@@ -307,7 +307,10 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
             inference_id: The chat_completion endpoint's id.
             messages: The conversation: mappings (``{"role": "user", "content": "..."}``) or
                 :class:`SystemMessage`, :class:`UserMessage`, :class:`AssistantMessage`,
-                :class:`ToolMessage`. Content is a string or a list of parts.
+                :class:`ToolMessage`. Content is a string or a list of parts:
+                :class:`TextPart`, and from 9.4 :class:`ImagePart` and :class:`FilePart` (or
+                their mappings). An assistant turn may carry its ``reasoning`` and
+                ``reasoning_details`` (9.4+; see ``ChatCompletionMessage.to_assistant_message``).
             model: Override the endpoint's model, where the provider allows it.
             tools: Functions the model may call (:class:`Tool` or mappings).
             tool_choice: ``"auto"``, ``"none"``, ``"required"``, or
@@ -316,7 +319,8 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
             stop: Sequences that end the answer.
             temperature: Sampling temperature.
             top_p: Nucleus sampling.
-            reasoning: Reasoning options (Elasticsearch 9.4+, ``elastic`` service only).
+            reasoning: Reasoning options (Elasticsearch 9.4+, ``elastic`` service), e.g.
+                ``{"effort": "low"}``; the chunks then carry ``delta.reasoning``.
             timeouts: Override the client's :class:`Timeouts` for this call.
             server_timeout: How long Elasticsearch may wait for the provider to start.
             retries: Override the client's :class:`RetryPolicy`.

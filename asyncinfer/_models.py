@@ -1,17 +1,32 @@
 """Typed request and response models: frozen attrs values, built from orjson-parsed bodies.
 
 Response models accept what Elasticsearch really sends (spec §4.3, §6.2, §7) and keep the parsed
-body in ``raw`` for fields we do not model. Request models validate at construction.
+body in ``raw`` for fields we do not model. The chat request models (messages, content parts,
+tools) live in ``_chat_models`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
 
-from ._exceptions import InvalidRequestError, SSEProtocolError
+from ._chat_models import (
+    AssistantMessage,
+    FilePart,
+    FunctionCall,
+    ImagePart,
+    ReasoningDetail,
+    SystemMessage,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    message_to_json,
+    tool_to_json,
+)
+from ._exceptions import SSEProtocolError
 
 __all__ = [
     "AssistantMessage",
@@ -20,12 +35,17 @@ __all__ = [
     "ChatCompletionMessage",
     "ChatDelta",
     "CompletionResult",
+    "CompletionTokensDetails",
     "DeleteEndpointResult",
     "EmbeddingKind",
     "EndpointInfo",
+    "FilePart",
     "FunctionCall",
     "FunctionCallDelta",
+    "ImagePart",
     "InferenceResult",
+    "PromptTokensDetails",
+    "ReasoningDetail",
     "RerankHit",
     "RerankResult",
     "ServiceInfo",
@@ -102,8 +122,9 @@ class ChatDelta:
     role: str | None = None
     content: str | None = None
     refusal: str | None = None
-    reasoning: str | None = None
+    reasoning: str | None = None  # Elasticsearch 9.4+
     tool_calls: list[ToolCallDelta] = attrs.field(factory=list)
+    reasoning_details: list[ReasoningDetail] = attrs.field(factory=list)  # 9.4+
 
 
 @attrs.frozen(kw_only=True)
@@ -116,22 +137,71 @@ class ChatChoice:
 
 
 @attrs.frozen(kw_only=True)
+class PromptTokensDetails:
+    """Where the prompt's tokens went: ``cached_tokens`` were read from the provider's cache."""
+
+    cached_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CompletionTokensDetails:
+    """Where the completion's tokens went: ``reasoning_tokens`` were spent reasoning (they
+    count in ``completion_tokens``)."""
+
+    reasoning_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Usage:
-    """Token counts, usually on the last chunk (whose ``choices`` is empty)."""
+    """Token counts, usually on the last chunk (whose ``choices`` is empty).
+
+    The details are present when Elasticsearch writes them: ``prompt_tokens_details`` when
+    the provider reported cached tokens, ``completion_tokens_details`` (9.4+) when it
+    reported reasoning tokens.
+    """
 
     completion_tokens: int
     prompt_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
     def _from(cls, obj: Any) -> Usage:
+        prompt = _get(obj, "prompt_tokens_details", dict, optional=True)
+        completion = _get(obj, "completion_tokens_details", dict, optional=True)
         return cls(
             completion_tokens=_get(obj, "completion_tokens", int),
             prompt_tokens=_get(obj, "prompt_tokens", int),
             total_tokens=_get(obj, "total_tokens", int),
+            prompt_tokens_details=None
+            if prompt is None
+            else PromptTokensDetails(
+                cached_tokens=_get(prompt, "cached_tokens", int, optional=True)
+            ),
+            completion_tokens_details=None
+            if completion is None
+            else CompletionTokensDetails(
+                reasoning_tokens=_get(completion, "reasoning_tokens", int, optional=True)
+            ),
             raw=obj,
         )
+
+
+def _reasoning_detail(obj: Any) -> ReasoningDetail:
+    # Lenient, as Elasticsearch's own delta is: a text fragment may have neither text nor
+    # signature, and a type we do not know is kept.
+    return ReasoningDetail(
+        type=_get(obj, "type", str),
+        format=_get(obj, "format", str, optional=True),
+        id=_get(obj, "id", str, optional=True),
+        index=_get(obj, "index", int, optional=True),
+        data=_get(obj, "data", str, optional=True),
+        summary=_get(obj, "summary", str, optional=True),
+        text=_get(obj, "text", str, optional=True),
+        signature=_get(obj, "signature", str, optional=True),
+    )
 
 
 def _tool_call_delta(obj: Any) -> ToolCallDelta:
@@ -152,6 +222,9 @@ def _tool_call_delta(obj: Any) -> ToolCallDelta:
 def _choice(obj: Any) -> ChatChoice:
     delta = _get(obj, "delta", dict, optional=True) or {}
     tool_calls = _get(delta, "tool_calls", list, optional=True) or []
+    details = delta.get("reasoning_details")  # 9.4+; rare, so one dict lookup in the common case
+    if details is not None:
+        details = [_reasoning_detail(d) for d in _get(delta, "reasoning_details", list)]
     return ChatChoice(
         index=_get(obj, "index", int, optional=True) or 0,
         finish_reason=_opt_str(obj, "finish_reason"),
@@ -161,6 +234,7 @@ def _choice(obj: Any) -> ChatChoice:
             refusal=_opt_str(delta, "refusal"),
             reasoning=_opt_str(delta, "reasoning"),
             tool_calls=[_tool_call_delta(t) for t in tool_calls],
+            reasoning_details=details or [],
         ),
     )
 
@@ -215,25 +289,12 @@ class ChatCompletionChunk:
 
 
 @attrs.frozen(kw_only=True)
-class FunctionCall:
-    """A function the model asks to call, with its arguments as a JSON string."""
-
-    name: str
-    arguments: str
-
-
-@attrs.frozen(kw_only=True)
-class ToolCall:
-    """A complete tool call (its argument fragments joined)."""
-
-    id: str
-    function: FunctionCall
-    type: str = "function"
-
-
-@attrs.frozen(kw_only=True)
 class ChatCompletionMessage:
-    """The whole assistant message of a chat stream (``ChatCompletionStream.final_message()``)."""
+    """The whole assistant message of a chat stream (``ChatCompletionStream.final_message()``).
+
+    ``reasoning`` and ``reasoning_details`` (Elasticsearch 9.4+) are what the model reasoned;
+    :meth:`to_assistant_message` turns the message into the turn to send back.
+    """
 
     role: str
     content: str | None
@@ -241,197 +302,18 @@ class ChatCompletionMessage:
     finish_reason: str | None = None
     refusal: str | None = None
     reasoning: str | None = None
+    reasoning_details: list[ReasoningDetail] = attrs.field(factory=list)
     usage: Usage | None = None
 
-
-# --- chat request messages --------------------------------------------------------------------
-
-
-@attrs.frozen
-class TextPart:
-    """A text part of a message's content."""
-
-    text: str
-
-
-Content = str | Sequence[TextPart | Mapping[str, Any]]
-
-
-@attrs.frozen
-class SystemMessage:
-    """Instructions for the model."""
-
-    content: Content
-
-
-@attrs.frozen
-class UserMessage:
-    """What the user said."""
-
-    content: Content
-
-
-@attrs.frozen(kw_only=True)
-class AssistantMessage:
-    """An earlier answer of the model, possibly with the tool calls it made."""
-
-    content: Content | None = None
-    tool_calls: Sequence[ToolCall] = ()
-
-
-@attrs.frozen(kw_only=True)
-class ToolMessage:
-    """The result of a tool call, answering the call with ``tool_call_id``."""
-
-    content: Content
-    tool_call_id: str
-
-
-_ROLES = ("system", "user", "assistant", "tool", "developer")
-
-
-def _content_to_json(value: Any, where: str) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        parts = []
-        for i, part in enumerate(value):
-            if isinstance(part, TextPart):
-                parts.append({"type": "text", "text": part.text})
-            elif isinstance(part, Mapping) and isinstance(part.get("type"), str):
-                parts.append(dict(part))
-            else:
-                raise InvalidRequestError(
-                    f"{where}.content[{i}] must be a TextPart or a mapping with a 'type', "
-                    f"got {part!r}"
-                )
-        if not parts:
-            raise InvalidRequestError(f"{where}.content must not be an empty list")
-        return parts
-    raise InvalidRequestError(
-        f"{where}.content must be a string or a list of parts, got {type(value).__name__}"
-    )
-
-
-def _tool_call_to_json(call: Any, where: str) -> dict[str, Any]:
-    if isinstance(call, ToolCall):
-        return {
-            "id": call.id,
-            "type": call.type,
-            "function": {"name": call.function.name, "arguments": call.function.arguments},
-        }
-    if isinstance(call, Mapping):
-        function = call.get("function")
-        if (
-            not isinstance(call.get("id"), str)
-            or not isinstance(function, Mapping)
-            or not isinstance(function.get("name"), str)
-            or not isinstance(function.get("arguments"), str)
-        ):
-            raise InvalidRequestError(
-                f"{where} needs 'id', 'function.name' and 'function.arguments' (strings)"
-            )
-        return {"type": "function", **call}
-    raise InvalidRequestError(f"{where} must be a ToolCall or a mapping, got {call!r}")
-
-
-def message_to_json(message: Any, index: int) -> dict[str, Any]:
-    """One chat message as Elasticsearch's unified schema wants it (spec §4.3).
-
-    Raises:
-        InvalidRequestError: The message is not valid; the message names the field.
-    """
-    where = f"messages[{index}]"
-    if isinstance(message, SystemMessage | UserMessage):
-        kind = "system" if isinstance(message, SystemMessage) else "user"
-        return {"role": kind, "content": _content_to_json(message.content, where)}
-    if isinstance(message, AssistantMessage):
-        out: dict[str, Any] = {"role": "assistant"}
-        if message.content is not None:
-            out["content"] = _content_to_json(message.content, where)
-        if message.tool_calls:
-            out["tool_calls"] = [
-                _tool_call_to_json(c, f"{where}.tool_calls[{i}]")
-                for i, c in enumerate(message.tool_calls)
-            ]
-        if len(out) == 1:
-            raise InvalidRequestError(f"{where}: an assistant message needs content or tool_calls")
-        return out
-    if isinstance(message, ToolMessage):
-        return {
-            "role": "tool",
-            "content": _content_to_json(message.content, where),
-            "tool_call_id": message.tool_call_id,
-        }
-    if not isinstance(message, Mapping):
-        raise InvalidRequestError(
-            f"{where} must be a mapping or a message model, got {type(message).__name__}"
+    def to_assistant_message(self) -> AssistantMessage:
+        """This answer as the :class:`AssistantMessage` of the next request's history, with
+        its content, tool calls, reasoning and reasoning details."""
+        return AssistantMessage(
+            content=self.content if self.content or not self.tool_calls else None,
+            tool_calls=self.tool_calls,
+            reasoning=self.reasoning,
+            reasoning_details=self.reasoning_details,
         )
-    role: Any = message.get("role")
-    if role not in _ROLES:
-        raise InvalidRequestError(f"{where}.role must be one of {', '.join(_ROLES)}; got {role!r}")
-    unknown = set(message) - {"role", "content", "tool_calls", "tool_call_id"}
-    if unknown:
-        raise InvalidRequestError(f"{where} has unknown fields: {sorted(unknown)}")
-    out = {"role": role}
-    if "content" in message and message["content"] is not None:
-        out["content"] = _content_to_json(message["content"], where)
-    elif role != "assistant":
-        raise InvalidRequestError(f"{where}.content is required for a {role} message")
-    if role == "tool":
-        if not isinstance(message.get("tool_call_id"), str):
-            raise InvalidRequestError(f"{where}.tool_call_id is required for a tool message")
-        out["tool_call_id"] = message["tool_call_id"]
-    calls = message.get("tool_calls")
-    if calls:
-        if role != "assistant":
-            raise InvalidRequestError(f"{where}.tool_calls is only for assistant messages")
-        out["tool_calls"] = [
-            _tool_call_to_json(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)
-        ]
-    elif role == "assistant" and "content" not in out:
-        raise InvalidRequestError(f"{where}: an assistant message needs content or tool_calls")
-    return out
-
-
-@attrs.frozen(kw_only=True)
-class Tool:
-    """A function the model may call.
-
-    Attributes:
-        name: The function's name.
-        description: What it does, for the model.
-        parameters: Its arguments, as a JSON Schema object.
-        strict: Ask the provider to follow the schema exactly.
-    """
-
-    name: str
-    description: str | None = None
-    parameters: Mapping[str, Any] | None = None
-    strict: bool | None = None
-
-
-def tool_to_json(tool: Any, index: int) -> dict[str, Any]:
-    """One tool as Elasticsearch's unified schema wants it.
-
-    Raises:
-        InvalidRequestError: The tool is not valid.
-    """
-    if isinstance(tool, Tool):
-        function: dict[str, Any] = {"name": tool.name}
-        if tool.description is not None:
-            function["description"] = tool.description
-        if tool.parameters is not None:
-            function["parameters"] = dict(tool.parameters)
-        if tool.strict is not None:
-            function["strict"] = tool.strict
-        return {"type": "function", "function": function}
-    if isinstance(tool, Mapping):
-        spec: Any = tool.get("function")
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
-            raise InvalidRequestError(f"tools[{index}].function.name is required")
-        return {"type": tool.get("type", "function"), "function": dict(spec)}
-    raise InvalidRequestError(f"tools[{index}] must be a Tool or a mapping, got {tool!r}")
 
 
 # --- non-streaming results (spec §6.2) ---------------------------------------------------------

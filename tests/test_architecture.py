@@ -12,7 +12,7 @@ import asyncinfer
 PACKAGE = Path(asyncinfer.__file__).parent
 # Bytes in, values out: no awaits, no sockets, no clock (docs/architecture.md, "Layers").
 SANS_IO = ["sse.py", "_protocol.py", "_models.py", "_config.py", "_exceptions.py"]
-SANS_IO += ["_stream/_ledger.py"]
+SANS_IO += ["_chat_models.py", "_stream/_ledger.py"]
 FORBIDDEN = {"asyncio", "aiohttp", "socket", "ssl", "time", "selectors", "threading"}
 
 

@@ -31,6 +31,7 @@ EXPECTED = {
     "Limits", "RetryPolicy", "StreamStats", "TLSError", "UnsupportedProductError",
     "AsCompleted", "MergedStreams", "merge_streams", "TextNotKeptError",
     "InvalidTypeError", "WrongEventLoopError",
+    "CompletionTokensDetails", "FilePart", "ImagePart", "PromptTokensDetails", "ReasoningDetail",
 }  # fmt: skip
 
 

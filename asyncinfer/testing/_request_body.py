@@ -19,6 +19,8 @@ from ._es_errors import (
 )
 from ._es_models import (
     _load_json,
+)
+from ._object_parser import (
     _skip_string,
     _skip_value,
     _skip_ws,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
+from ._chat_reasoning import (
+    _with_reasoning,
+)
 from ._es_errors import (
     _error,
     _EsError,
@@ -18,7 +22,6 @@ from ._es_models import (
     _chat_chunks,
     _ChatRequest,
     _parse_chat_body,
-    _ParseFailure,
 )
 from ._exchange import (
     _Exchange,
@@ -30,6 +33,9 @@ from ._inference import (
     _incompatible,
     _inference_target,
     _routes_to_chat,
+)
+from ._object_parser import (
+    _ParseFailure,
 )
 from ._registry import (
     _chat_contents,
@@ -136,12 +142,14 @@ async def _chat_stream(
         return await send_sse_error(server, exchange, err)
     fault = server.faults.take(inference_id)
     model = request.model or endpoint.service_settings.get("model_id")
-    chunks = _chat_chunks(
+    chunks: Iterable[dict[str, Any]] = _chat_chunks(
         inference_id=inference_id,
         request=request,
         contents=_chat_contents(endpoint, request.messages),
         model=None if model is None else str(model),
     )
+    if server.reasoning_fields:  # 9.4+: reasoning deltas and usage details
+        chunks = _with_reasoning(chunks, request, endpoint.deltas_per_event)
     events = (_sse_event("message", _json(chunk)) for chunk in chunks)
     return await send_stream(server, exchange, endpoint, events, fault, chat=True)
 
