@@ -2,8 +2,9 @@
 
 Section numbers (§) refer to ``/work/shared/spec/es-inference-wire.md``. Strings marked "ES
 source" were read in ``elastic/elasticsearch``; the report that accompanies this module lists
-them. The emulator answers like Elasticsearch 9.x (8.18+ body parsing in the proxy action, so
-parse and validation errors on ``_stream`` are SSE-formatted, §5.2).
+them. The emulator answers like Elasticsearch 9.2 by default (8.18+ body parsing in the proxy
+action, so parse and validation errors on ``_stream`` are SSE-formatted, §5.2); ``version=``
+picks another release, whose differences ``_versions`` lists.
 
 How a request travels, mirroring ES's layers so that errors come out in ES's order:
 
