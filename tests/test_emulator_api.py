@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -207,6 +208,54 @@ async def test_put_task_type_in_body_with_chunking_and_task_settings(
     # The new endpoint answers inference requests.
     status, result = await api.call("POST", "/_inference/elser", {"input": "hello"})
     assert status == 200 and list(result["sparse_embedding"][0]["embedding"]) == ["hello"]
+
+
+ELSER_DEPRECATED = (
+    "The [elser] service is deprecated and will be removed in a future release. Use the "
+    "[elasticsearch] service instead, with [model_id] set to [.elser_model_2_linux-x86_64] in "
+    "the [service_settings]"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "warnings"),
+    [
+        pytest.param(
+            {"num_threads": 1, "num_allocations": 1},
+            [
+                "Putting elasticsearch service inference endpoints (including elser service) "
+                "without a model_id field is deprecated and will be removed in a future "
+                "release. Please specify a model_id field.",
+                ELSER_DEPRECATED,
+            ],
+            id="no-model-id",
+        ),
+        pytest.param(
+            {"model_id": ".elser_model_2", "num_threads": 2}, [ELSER_DEPRECATED], id="elser-model"
+        ),
+    ],
+)
+async def test_put_with_the_elser_alias(
+    es: ElasticsearchEmulator, settings: dict[str, Any], warnings: list[str]
+) -> None:
+    # InferenceServiceRegistry.getService("elser") is the elasticsearch service; elserCase
+    # picks the ELSER model and logs deprecations, which ES sends as Warning headers.
+    body = {"service": "elser", "service_settings": settings}
+    async with (
+        aiohttp.ClientSession(es.url) as session,
+        session.put("/_inference/sparse_embedding/old", json=body) as response,
+    ):
+        assert response.status == 200
+        info = await response.json()
+        sent = response.headers.getall("Warning")
+    prefix = "299 Elasticsearch-9.2.0-" + hashlib.sha1(b"9.2.0").hexdigest()
+    assert sent == [f'{prefix} "{w}"' for w in warnings]
+    assert info["service"] == "elasticsearch"
+    # ElasticsearchInternalServiceSettings' key order.
+    expected = {"model_id": ".elser_model_2_linux-x86_64", **settings}
+    order = ("num_allocations", "num_threads", "model_id")
+    assert info["service_settings"] == {k: expected[k] for k in order if k in expected}
+    assert list(info["service_settings"]) == [k for k in order if k in expected]
 
 
 async def test_put_endpoint_streams(es: ElasticsearchEmulator, api: Api) -> None:

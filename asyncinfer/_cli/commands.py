@@ -11,7 +11,7 @@ from typing import Any
 import asyncinfer
 
 from .batch import complete_batch
-from .connect import DEMO_ENDPOINTS, add_demo_endpoints, connect
+from .connect import add_demo_endpoints, connect
 from .errors import EXIT_OK, CliUsageError
 from .output import Console, Spinner, dumps, pretty
 
@@ -178,11 +178,16 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
 
     if args.event_delay < 0:
         raise CliUsageError("--event-delay must be >= 0")
-    async with ElasticsearchEmulator(
-        host=args.host, port=args.port, event_delay=args.event_delay
-    ) as emulator:
+    version = {} if args.es_version is None else {"version": args.es_version}
+    try:
+        emulator = ElasticsearchEmulator(
+            host=args.host, port=args.port, event_delay=args.event_delay, **version
+        )
+    except ValueError as exc:
+        raise CliUsageError(f"--es-version: {exc}") from None
+    async with emulator:
         add_demo_endpoints(emulator, None)
-        endpoints = ", ".join(f"{i} ({t})" for t, i in DEMO_ENDPOINTS.items())
+        endpoints = ", ".join(f"{i} ({t})" for t, i in emulator.endpoints)
         console.note(f"emulator listening on {emulator.url}; endpoints: {endpoints}; Ctrl-C stops")
         console.write(emulator.url + "\n")  # for scripts: the URL alone on stdout
         await asyncio.Event().wait()

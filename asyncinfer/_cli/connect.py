@@ -41,14 +41,18 @@ def check_connection(args: argparse.Namespace) -> None:
 
 
 def add_demo_endpoints(emulator: ElasticsearchEmulator, event_delay: float | None) -> None:
-    """The demo endpoint of every task type; ``event_delay`` applies to the streaming ones."""
+    """The demo endpoint of every task type the emulator's Elasticsearch version knows;
+    ``event_delay`` applies to the streaming ones."""
     for task_type, inference_id in DEMO_ENDPOINTS.items():
-        emulator.add_endpoint(
-            inference_id,
-            task_type,
-            answer_tokens=DEMO_ANSWER_TOKENS,
-            event_delay=event_delay if task_type in ("completion", "chat_completion") else None,
-        )
+        try:
+            emulator.add_endpoint(
+                inference_id,
+                task_type,
+                answer_tokens=DEMO_ANSWER_TOKENS,
+                event_delay=event_delay if task_type in ("completion", "chat_completion") else None,
+            )
+        except ValueError:
+            continue  # a task type the version lacks (chat_completion before 8.18)
 
 
 def _client(args: argparse.Namespace) -> asyncinfer.InferenceClient:

@@ -210,6 +210,11 @@ def _add_serve(sub: _Subparsers, verbose: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="pause between streamed events (default 0)",
     )
+    serve.add_argument(
+        "--es-version",
+        metavar="X.Y.Z",
+        help="the Elasticsearch release to reproduce, 8.16.0 or later (default 9.2.0)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,8 +2,9 @@
 
 Section numbers (§) refer to ``/work/shared/spec/es-inference-wire.md``. Strings marked "ES
 source" were read in ``elastic/elasticsearch``; the report that accompanies this module lists
-them. The emulator answers like Elasticsearch 9.x (8.18+ body parsing in the proxy action, so
-parse and validation errors on ``_stream`` are SSE-formatted, §5.2).
+them. The emulator answers like Elasticsearch 9.2 by default (8.18+ body parsing in the proxy
+action, so parse and validation errors on ``_stream`` are SSE-formatted, §5.2); ``version=``
+picks another release, whose differences ``_versions`` lists.
 
 How a request travels, mirroring ES's layers so that errors come out in ES's order:
 
@@ -110,14 +111,17 @@ class ElasticsearchEmulator:
             host: the address to bind.
             port: the port to bind; 0 picks a free one.
             event_delay: default seconds between events of every stream.
-            version: the Elasticsearch version reported by ``GET /``; its major decides the
-                accepted ``compatible-with`` versions (major and major - 1).
+            version: the Elasticsearch release to reproduce, 8.16.0 or later: what ``GET /``
+                reports, the ``compatible-with`` versions accepted (major and major - 1), and
+                what changed between releases (routes, task types, error bodies; see
+                docs/testing.md, "Versions").
             api_key: when set, every request whose ``Authorization`` header is not
                 ``ApiKey <api_key>`` gets Elasticsearch's 401 ``security_exception`` (missing
                 or invalid credentials), so clients can test their auth handling.
 
         Raises:
-            ValueError: a negative event_delay or a version that is not ``X.Y.Z``.
+            ValueError: a negative event_delay, or a version that is not ``X.Y.Z`` or is older
+                than 8.16.0.
         """
         if event_delay < 0:
             raise ValueError(f"event_delay must be >= 0, got {event_delay!r}")
@@ -284,12 +288,19 @@ class ElasticsearchEmulator:
                 ``[DONE]`` (§3.2).
 
         Raises:
-            ValueError: an empty id, an unknown task type, or a bad count or delay.
+            ValueError: an empty id, a task type unknown (to this version), or a bad count or
+                delay.
         """
         if not inference_id:
             raise ValueError("inference_id must not be empty")
         if task_type not in _TASK_TYPES or task_type == "any":
             raise ValueError(f"unknown task_type {task_type!r}")
+        profile = self._server.profile
+        if task_type not in profile.task_types:
+            raise ValueError(
+                f"Elasticsearch {profile.version} has no task type {task_type!r} (it came in "
+                f"{profile.since(task_type)})"
+            )
         if answer_tokens < 0 or deltas_per_event < 1:
             raise ValueError("answer_tokens must be >= 0 and deltas_per_event >= 1")
         if event_delay is not None and event_delay < 0:

@@ -61,6 +61,51 @@ def _validation_message(messages: tuple[str, ...] | list[str]) -> str:
     return "Validation Failed: " + "".join(f"{i}: {m};" for i, m in enumerate(messages, 1))
 
 
+# Error types of exceptions that are not ElasticsearchExceptions (IllegalArgumentException and
+# its subclasses ValidationException, ActionRequestValidationException, XContentParseException;
+# plain Java ones): guessRootCauses wraps each in an ElasticsearchException whose cause it is.
+_NOT_ES_EXCEPTIONS: Final = frozenset(
+    {
+        "action_request_validation_exception",
+        "illegal_argument_exception",
+        "illegal_state_exception",
+        "i_o_exception",
+        "json_parse_exception",
+        "null_pointer_exception",
+        "number_format_exception",
+        "runtime_exception",
+        "unsupported_operation_exception",
+        "validation_exception",
+        "x_content_parse_exception",
+    }
+)
+
+
+def _legacy_stream_error(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An SSE error body as 8.16-8.17 wrote it (ServerSentEventsRestActionListener.errorChunk).
+
+    That listener rendered root causes with the request's own params, not with
+    REST_EXCEPTION_SKIP_CAUSE, so a root cause that has a cause shows it: a wrapped non-ES
+    exception (its cause is itself) or an ES exception caused by a non-ES one. ES's test
+    testOnFailure pins ``"root_cause":[{"type":…,"reason":…,"caused_by":{…}}]``. Other shapes
+    (simple errors, the OpenAI-style chat shape) are returned unchanged.
+    """
+    inner = body.get("error")
+    if not isinstance(inner, Mapping) or "root_cause" not in inner:
+        return body
+    itself = {k: v for k, v in inner.items() if k != "root_cause"}
+    causes = []
+    for cause in inner["root_cause"]:
+        entry = dict(cause)
+        if (entry.get("type"), entry.get("reason")) == (inner.get("type"), inner.get("reason")):
+            if inner.get("type") in _NOT_ES_EXCEPTIONS:
+                entry["caused_by"] = itself
+            elif "caused_by" in inner:
+                entry["caused_by"] = inner["caused_by"]
+        causes.append(entry)
+    return {**body, "error": {**inner, "root_cause": causes}}
+
+
 def _not_found(inference_id: str) -> _EsError:
     # ModelRegistry: ResourceNotFoundException("Inference endpoint not found [{}]").
     return _error(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -531,9 +531,9 @@ _SERVICES: Final = {
 _GENERIC_SERVICE: Final = _SERVICES["emulator"]
 
 
-def _service_configurations(service: _Service) -> dict[str, Any]:
+def _service_configurations(service: _Service, known: Collection[str]) -> dict[str, Any]:
     """The ``configurations`` object of GET _inference/_services for ``service``."""
-    tasks = service.task_types
+    tasks = [t for t in service.task_types if t in known]
     config: dict[str, Any] = {}
     if "api_key" in service.secrets:
         config["api_key"] = _setting(
@@ -590,8 +590,11 @@ def _service_configurations(service: _Service) -> dict[str, Any]:
     return dict(sorted(config.items()))
 
 
-def _services_catalogue(task_type: str) -> list[dict[str, Any]]:
-    """GET _inference/_services[/{task_type}]: sorted by service name (§7.5)."""
+def _services_catalogue(task_type: str, known: Collection[str]) -> list[dict[str, Any]]:
+    """GET _inference/_services[/{task_type}]: sorted by service name (§7.5).
+
+    ``known``: the release's task types; the others are left out.
+    """
     result = []
     for key in sorted(_SERVICES):
         service = _SERVICES[key]
@@ -601,8 +604,8 @@ def _services_catalogue(task_type: str) -> list[dict[str, Any]]:
             {
                 "service": service.service,
                 "name": service.name,
-                "task_types": [t for t in _TASK_ORDER if t in service.task_types],
-                "configurations": _service_configurations(service),
+                "task_types": [t for t in _TASK_ORDER if t in service.task_types and t in known],
+                "configurations": _service_configurations(service, known),
             }
         )
     return result
@@ -617,10 +620,11 @@ _TASK_TYPES: Final = (
 )  # fmt: skip
 
 
-def _parse_task_type(value: str) -> str:
-    # TaskType.fromStringOrStatusException: trimmed, case-insensitive.
+def _parse_task_type(value: str, known: Collection[str] = _TASK_TYPES) -> str:
+    # TaskType.fromStringOrStatusException: trimmed, case-insensitive; ``known`` is the
+    # release's enum (Profile.task_types).
     task_type = value.strip().lower()
-    if task_type not in _TASK_TYPES:
+    if task_type not in known:
         raise _error(400, "status_exception", f"Unknown task_type [{value}]")
     return task_type
 
@@ -671,13 +675,15 @@ def _parse_settings_body(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _resolve_task_type(url_task_type: str, body_task_type: Any) -> str:
+def _resolve_task_type(
+    url_task_type: str, body_task_type: Any, known: Collection[str] = _TASK_TYPES
+) -> str:
     """ServiceUtils.resolveTaskType: the URL's or the body's task type, refusing conflicts."""
     if body_task_type is None:
         if url_task_type == "any":
             raise _error(400, "status_exception", "model is missing required setting [task_type]")
         return url_task_type
-    parsed = _parse_task_type(str(body_task_type))
+    parsed = _parse_task_type(str(body_task_type), known)
     if parsed == "any":
         raise _error(400, "status_exception", "task_type [any] is not valid type for inference")
     if url_task_type not in ("any", parsed):
@@ -749,7 +755,7 @@ def _check_service_settings(service: _Service, settings: Mapping[str, Any]) -> N
 
 
 def _update_settings(
-    body: bytes,
+    body: bytes, known: Collection[str] = _TASK_TYPES
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
     """UpdateInferenceModelAction.Request.getContentAsSettings: (service, task, task type).
 
@@ -768,7 +774,7 @@ def _update_settings(
                 "status_exception",
                 f"Failed to parse [task_type] in update request [{_java_str(content)}]",
             )
-        task_type = _parse_task_type(value)
+        task_type = _parse_task_type(value, known)
         del content["task_type"]
     updates: dict[str, dict[str, Any] | None] = {}
     for key, what in (("service_settings", "service"), ("task_settings", "task")):

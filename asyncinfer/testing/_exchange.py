@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
@@ -121,6 +121,9 @@ class _Route:
     handler: _RouteHandler
     # Query parameters the handler consumes, besides path params and _GLOBAL_PARAMS.
     params: frozenset[str] = frozenset()
+    # The Profile flag (asyncinfer.testing._versions) of the releases that have this route;
+    # None: every release.
+    feature: str | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -145,15 +148,16 @@ class _Exchange:
     def path_param(self, name: str) -> str | None:
         return self.params.get(name)
 
-    def task_type_and_id(self) -> tuple[str, str]:
+    def task_type_and_id(self, known: Collection[str]) -> tuple[str, str]:
         """``/{task_type}/{id}`` or ``/{id}`` (Paths.java): with one segment, the task type is
-        ``any``.
+        ``any``. ``known``: the release's task types (``Profile.task_types``).
 
         Raises:
             _EsError: 400 for an unknown task type in the URL.
         """
         if "inference_id" in self.params:
-            return _parse_task_type(self.params["task_type_or_id"]), self.params["inference_id"]
+            task_type = _parse_task_type(self.params["task_type_or_id"], known)
+            return task_type, self.params["inference_id"]
         return "any", self.params["task_type_or_id"]
 
     def check_params(self, *, reads_body: bool = True) -> None:

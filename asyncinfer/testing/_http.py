@@ -33,10 +33,14 @@ from ._registry import (
     _Registry,
 )
 from ._responses import (
+    _Response,
     send_json,
     send_options,
 )
 from ._security import _auth_failure, send_auth_failure
+from ._versions import (
+    profile_for,
+)
 from ._wire import (
     _OPAQUE_ID_HEADER,
     _PRODUCT_HEADER,
@@ -127,13 +131,15 @@ class _Server:
         self._port = port
         self.event_delay = event_delay
         self.version = version
-        self.major = int(version.split(".")[0])
-        minor = int(version.split(".")[1])
-        # §4.3: reasoning / reasoning_details are accepted from 9.4 on.
-        self.reasoning_fields = (self.major, minor) >= (9, 4)
+        # What this release does differently (raises ValueError for an unknown version).
+        self.profile = profile_for(version)
+        self.major = self.profile.major
+        self.reasoning_fields = self.profile.reasoning_fields  # §4.3
         self.registry = _Registry()
         self.faults = _FaultScript()
-        self._routes = list(routes)
+        # A route a release lacks is not there: its requests get what ES answers for any
+        # unknown route (400 "no handler found", or another route's errors).
+        self._routes = [r for r in routes if r.feature is None or getattr(self.profile, r.feature)]
         self._api_key = api_key
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
@@ -232,7 +238,10 @@ class _Server:
         # §2.1: every response says it is Elasticsearch and echoes X-Opaque-Id. Elasticsearch
         # (Netty) sends neither Date nor Server.
         headers = response.headers
-        headers.setdefault(_PRODUCT_HEADER, "Elasticsearch")
+        if isinstance(response, _Response) and response.omit_product_header:
+            headers.popall(_PRODUCT_HEADER, None)  # ES issue #119000 (8.16.0-8.17.0 streams)
+        else:
+            headers.setdefault(_PRODUCT_HEADER, "Elasticsearch")
         opaque_id = request.headers.get(_OPAQUE_ID_HEADER)
         if opaque_id is not None:
             headers.setdefault(_OPAQUE_ID_HEADER, opaque_id)

@@ -41,17 +41,26 @@ if TYPE_CHECKING:
     from ._http import _Server
 
 
-def _inference_target(exchange: _Exchange) -> tuple[str, str]:
-    """BaseInferenceAction.prepareRequest, then BaseRestHandler: (URL task type, id).
+def _inference_target(
+    server: _Server, exchange: _Exchange
+) -> tuple[str, str, _InferenceBody | None]:
+    """BaseInferenceAction.prepareRequest, then BaseRestHandler: (URL task type, id, body).
+
+    The body is parsed here only by releases before the proxy action (8.16-8.17), whose REST
+    handler parsed it; later ones parse it in the proxy (None is returned).
 
     Raises:
         _EsError: a REST-layer error, sent as plain JSON even on ``_stream``.
     """
-    url_task_type, inference_id = exchange.task_type_and_id()
+    profile = server.profile
+    url_task_type, inference_id = exchange.task_type_and_id(profile.task_types)
     _require_body(exchange)
+    parsed = None
+    if not profile.proxy_parsing:
+        parsed = _parse_inference_body(exchange.record.body, profile.inference_parser)
     _check_time_param(exchange, "timeout")
     exchange.check_params()
-    return url_task_type, inference_id
+    return url_task_type, inference_id, parsed
 
 
 def _routes_to_chat(server: _Server, url_task_type: str, inference_id: str) -> bool:
@@ -60,6 +69,8 @@ def _routes_to_chat(server: _Server, url_task_type: str, inference_id: str) -> b
     Raises:
         _EsError: the endpoint lookup failed (no task type in the URL); standard envelope.
     """
+    if not server.profile.proxy_parsing:
+        return False  # before 8.18 there is no chat path (and no chat_completion endpoint)
     if url_task_type == "chat_completion":
         return True
     # Without a task type the proxy loads the endpoint first to choose the parser.
@@ -99,13 +110,14 @@ def _chat_not_streaming() -> _EsError:
 async def _post_inference(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """POST _inference[/{task_type}]/{id} (§6): non-streaming inference, JSON in and out."""
     try:
-        url_task_type, inference_id = _inference_target(exchange)
+        url_task_type, inference_id, parsed = _inference_target(server, exchange)
     except _EsError as err:
         return await send_json(exchange, err.status, err.body)
     try:
         if _routes_to_chat(server, url_task_type, inference_id):
             raise _chat_not_streaming()  # checked before the body is parsed
-        parsed = _parse_inference_body(exchange.record.body)
+        if parsed is None:
+            parsed = _parse_inference_body(exchange.record.body, server.profile.inference_parser)
         _validate(url_task_type, parsed)
         endpoint = server.registry.get(inference_id)
         if url_task_type not in ("any", endpoint.task_type):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -62,7 +62,7 @@ async def _get_root(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     except _EsError as err:
         return await send_json(exchange, err.status, err.body)
     version = server.version
-    major = server.major
+    profile = server.profile
     digest = hashlib.sha256(f"asyncinfer-server-{version}".encode()).digest()
     info = {
         "name": "asyncinfer-server",
@@ -72,12 +72,12 @@ async def _get_root(server: _Server, exchange: _Exchange) -> web.StreamResponse:
             "number": version,
             "build_flavor": "default",
             "build_type": "docker",
-            "build_hash": hashlib.sha1(version.encode()).hexdigest(),
+            "build_hash": _build_hash(version),
             "build_date": "2025-01-01T00:00:00.000000000Z",
             "build_snapshot": False,
             "lucene_version": "10.3.1",
-            "minimum_wire_compatibility_version": f"{major - 1}.19.0",
-            "minimum_index_compatibility_version": f"{major - 1}.0.0",
+            "minimum_wire_compatibility_version": profile.minimum_wire_compatibility_version,
+            "minimum_index_compatibility_version": profile.minimum_index_compatibility_version,
         },
         "tagline": "You Know, for Search",
     }
@@ -87,13 +87,18 @@ async def _get_root(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     return await send_json(exchange, 200, body)
 
 
+def _build_hash(version: str) -> str:
+    # A stand-in for Build.current().hash(): GET / and Warning headers show the same one.
+    return hashlib.sha1(version.encode()).hexdigest()
+
+
 async def _get_endpoints(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """GET _inference[/_all|/{id}|/{task_type}/{id}|/{task_type}/_all] (§7.2)."""
     first = exchange.path_param("task_type_or_id")
     second = exchange.path_param("inference_id")
     try:
         if second is not None:
-            task_type = _parse_task_type(first or "")
+            task_type = _parse_task_type(first or "", server.profile.task_types)
             inference_id = second
         else:
             task_type, inference_id = "any", first or "_all"
@@ -126,14 +131,18 @@ async def _get_endpoints(server: _Server, exchange: _Exchange) -> web.StreamResp
     return await send_json(exchange, 200, {"endpoints": [e.info() for e in chosen]})
 
 
-def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoint:
+def _new_endpoint(
+    url_task_type: str, inference_id: str, body: bytes, known: Collection[str]
+) -> tuple[_Endpoint, list[str]]:
     """TransportPutInferenceModelAction.masterOperation + the service's parseRequestConfig.
+
+    Returns the endpoint and the deprecation warnings the request earns.
 
     Raises:
         _EsError: the first check that fails, in ES's order.
     """
     config = _parse_settings_body(body)
-    task_type = _resolve_task_type(url_task_type, config.pop("task_type", None))
+    task_type = _resolve_task_type(url_task_type, config.pop("task_type", None), known)
     service_name = config.pop("service", None)
     if service_name is None:
         raise _error(
@@ -141,7 +150,9 @@ def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoi
             "status_exception",
             "Inference endpoint configuration is missing the [service] setting",
         )
-    service = _SERVICES.get(str(service_name))
+    # InferenceServiceRegistry.getService: "elser" is an alias of the elasticsearch service.
+    elser = service_name == "elser"
+    service = _SERVICES.get("elasticsearch" if elser else str(service_name))
     if service is None:
         raise _error(400, "status_exception", f"Unknown service [{service_name}]")
     service_settings = _remove_map(config, "service_settings")
@@ -150,6 +161,9 @@ def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoi
         raise _error(400, "status_exception", "Missing required field [service_settings]")
     task_settings = _remove_map(config, "task_settings") or {}
     chunking = _remove_map(config, "chunking_settings")
+    warnings: list[str] = []
+    if elser:
+        service_settings, warnings = _elser_settings(service_settings)
     if task_type not in service.task_types:
         # TaskType.unsupportedTaskTypeErrorMsg.
         raise _error(
@@ -169,7 +183,7 @@ def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoi
     if task_type in service.rate_limits and "rate_limit" not in service_settings:
         # Services write their default rate limit into the stored settings.
         service_settings["rate_limit"] = {"requests_per_minute": service.rate_limits[task_type]}
-    return _Endpoint(
+    endpoint = _Endpoint(
         inference_id=inference_id,
         task_type=task_type,
         service=service.service,
@@ -182,17 +196,55 @@ def _new_endpoint(url_task_type: str, inference_id: str, body: bytes) -> _Endpoi
         event_delay=None,
         streaming=True,
     )
+    return endpoint, warnings
+
+
+# ElasticsearchInternalService.elserCase: the default ELSER variant on x86-64 Linux (the docker
+# image's platform), and ElasticsearchInternalServiceSettings' key order.
+_ELSER_MODEL: Final = ".elser_model_2_linux-x86_64"
+_ELSER_MODELS: Final = (".elser_model_2", _ELSER_MODEL)
+_INTERNAL_SETTINGS_ORDER: Final = (
+    "num_allocations", "num_threads", "model_id", "adaptive_allocations", "deployment_id",
+)  # fmt: skip
+
+
+def _elser_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The deprecated ``elser`` service (ElasticsearchInternalService.parseRequestConfig).
+
+    Without ``model_id`` the ELSER model is chosen; both cases log deprecations, which ES
+    also sends as ``Warning`` headers. The endpoint is stored under ``elasticsearch``.
+    """
+    warnings = []
+    settings = dict(settings)
+    if "model_id" not in settings:
+        warnings.append(
+            "Putting elasticsearch service inference endpoints (including elser service) "
+            "without a model_id field is deprecated and will be removed in a future release. "
+            "Please specify a model_id field."
+        )
+        settings["model_id"] = _ELSER_MODEL
+    if settings["model_id"] in _ELSER_MODELS:
+        warnings.append(
+            "The [elser] service is deprecated and will be removed in a future release. Use "
+            f"the [elasticsearch] service instead, with [model_id] set to [{_ELSER_MODEL}] in "
+            "the [service_settings]"
+        )
+    ordered: dict[str, Any] = {
+        k: settings.pop(k) for k in _INTERNAL_SETTINGS_ORDER if k in settings
+    }
+    return {**ordered, **settings}, warnings
 
 
 async def _put_endpoint(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """PUT _inference[/{task_type}]/{id} (§7.1): create an endpoint."""
     try:
-        url_task_type, inference_id = exchange.task_type_and_id()
+        known = server.profile.task_types
+        url_task_type, inference_id = exchange.task_type_and_id(known)
         _check_time_param(exchange, "timeout")
         _require_body(exchange)
         exchange.check_params()
         _check_id(inference_id)  # TransportAction.execute: Request.validate()
-        endpoint = _new_endpoint(url_task_type, inference_id, exchange.record.body)
+        endpoint, warnings = _new_endpoint(url_task_type, inference_id, exchange.record.body, known)
     except _EsError as err:
         return await send_json(exchange, err.status, err.body)
     # The provider's validation call happens before the endpoint is stored.
@@ -208,13 +260,16 @@ async def _put_endpoint(server: _Server, exchange: _Exchange) -> web.StreamRespo
             f"Inference endpoint [{inference_id}] already exists",
         )
         return await send_json(exchange, duplicate.status, duplicate.body)
-    return await send_json(exchange, 200, endpoint.info())
+    # HeaderWarning.formatWarning: 299 Elasticsearch-<version>-<build hash> "<message>".
+    prefix = f"299 Elasticsearch-{server.version}-{_build_hash(server.version)}"
+    headers = [("Warning", f'{prefix} "{warning}"') for warning in warnings]
+    return await send_json(exchange, 200, endpoint.info(), headers)
 
 
 async def _delete_endpoint(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """DELETE _inference[/{task_type}]/{id}[?dry_run][&force] (§7.3)."""
     try:
-        task_type, inference_id = exchange.task_type_and_id()
+        task_type, inference_id = exchange.task_type_and_id(server.profile.task_types)
         force = _bool_param(exchange, "force")
         dry_run = _bool_param(exchange, "dry_run")
         exchange.check_params(reads_body=False)
@@ -273,17 +328,20 @@ def _mismatched_task_type(task_type: str, endpoint: _Endpoint) -> _EsError:
 async def _update_endpoint(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """PUT _inference[/{task_type}]/{id}/_update (§7.4): merge new settings into an endpoint."""
     try:
-        url_task_type, inference_id = exchange.task_type_and_id()
+        known = server.profile.task_types
+        url_task_type, inference_id = exchange.task_type_and_id(known)
         _require_body(exchange)
         for name in ("timeout", "master_timeout"):
             _check_time_param(exchange, name)
         exchange.check_params()
         _check_id(inference_id)
-        service_settings, task_settings, body_task_type = _update_settings(exchange.record.body)
+        service_settings, task_settings, body_task_type = _update_settings(
+            exchange.record.body, known
+        )
         # ServiceUtils.resolveTaskType; since 9.0 (ES PR #121231) an update without any task
         # type uses the endpoint's.
         if body_task_type is not None:
-            resolved = _resolve_task_type(url_task_type, body_task_type)
+            resolved = _resolve_task_type(url_task_type, body_task_type, known)
         else:
             resolved = url_task_type
         endpoint = server.registry.find(inference_id)
@@ -319,7 +377,8 @@ async def _update_endpoint(server: _Server, exchange: _Exchange) -> web.StreamRe
 async def _get_services(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """GET _inference/_services[/{task_type}] (§7.5): a top-level JSON array."""
     try:
-        task_type = _parse_task_type(exchange.params.get("task_type", "any"))
+        known = server.profile.task_types
+        task_type = _parse_task_type(exchange.params.get("task_type", "any"), known)
         exchange.check_params(reads_body=False)
     except _EsError as err:
         return await send_json(exchange, err.status, err.body)
@@ -327,4 +386,4 @@ async def _get_services(server: _Server, exchange: _Exchange) -> web.StreamRespo
     response = await send_fault_json(server, exchange, fault)
     if response is not None:
         return response
-    return await send_json(exchange, 200, _json(_services_catalogue(task_type)))
+    return await send_json(exchange, 200, _json(_services_catalogue(task_type, known)))

@@ -83,8 +83,10 @@ class _InferenceBody:
     task_settings: dict[str, Any] | None = None
 
 
-def _parse_inference_body(body: bytes) -> _InferenceBody:
+def _parse_inference_body(body: bytes, parser: str = _INFERENCE_PARSER) -> _InferenceBody:
     """InferenceAction.Request.PARSER (§4.2): strict, first failure in document order wins.
+
+    ``parser`` is the parser's name in its errors (Profile.inference_parser).
 
     Raises:
         _EsError: x_content_parse_exception as ES reports it. Jackson's own wording for
@@ -106,19 +108,17 @@ def _parse_inference_body(body: bytes) -> _InferenceBody:
         value = orjson.loads(body[value_offset : _skip_value(body, value_offset)])
         fields[key] = value
         if key not in _FIELD_TOKENS:
-            message = f"[{_INFERENCE_PARSER}] unknown field [{key}]"
+            message = f"[{parser}] unknown field [{key}]"
             hint = _did_you_mean(_suggestions(key, set(_BODY_FIELDS)))
             raise _parse_error(key_location, f"{message} {hint}" if hint else message)
         token = _token_name(value)
         if token not in _FIELD_TOKENS[key]:
             raise _parse_error(
                 value_location,
-                f"[{_INFERENCE_PARSER}] {key} doesn't support values of type: {token}",
+                f"[{parser}] {key} doesn't support values of type: {token}",
             )
         if not _field_value_ok(key, value):
-            raise _parse_error(
-                value_location, f"[{_INFERENCE_PARSER}] failed to parse field [{key}]"
-            )
+            raise _parse_error(value_location, f"[{parser}] failed to parse field [{key}]")
     raw_input = fields.get("input")
     if isinstance(raw_input, str):
         inputs: list[str] | None = [raw_input]

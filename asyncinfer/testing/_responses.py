@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict
 
 from ._es_errors import (
     _SERVER_ERROR_OBJECT,
     _error,
     _EsError,
+    _legacy_stream_error,
     _provider_failure,
     _status_name,
     _unified_error,
@@ -119,24 +121,27 @@ class _Response(web.StreamResponse):
     # Keep the status line and headers until the first body write so they leave together,
     # as ES sends them only with the first event (§3.3).
     _send_headers_immediately = False
+    # ES issue #119000: 8.16.0-8.16.2 and 8.17.0 streams lost X-elastic-product (see
+    # Profile.stream_product_header); the server's prepare hook honours this.
+    omit_product_header = False
 
 
 async def send_json(
     exchange: _Exchange,
     status: int,
     body: Mapping[str, Any] | bytes,
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
 ) -> web.StreamResponse:
+    """A JSON answer; ``headers`` as pairs may repeat a name (ES sends one ``Warning`` each)."""
     payload = body if isinstance(body, bytes) else _json(body)
-    response = web.Response(
-        status=status,
-        body=payload,
-        headers={
-            _PRODUCT_HEADER: "Elasticsearch",
-            "content-type": exchange.json_content_type,
-            **(headers or {}),
-        },
+    all_headers = CIMultiDict(
+        {_PRODUCT_HEADER: "Elasticsearch", "content-type": exchange.json_content_type}
     )
+    if isinstance(headers, Mapping):
+        all_headers.update(headers)
+    else:
+        all_headers.extend(headers or ())
+    response = web.Response(status=status, body=payload, headers=all_headers)
     await response.prepare(exchange.request)
     exchange.record.status = status
     await response.write_eof()
@@ -181,6 +186,9 @@ async def send_sse_error(
     server: _Server, exchange: _Exchange, err: _EsError, fault: Fault = _NO_FAULT
 ) -> web.StreamResponse:
     """§5.2: the real status, text/event-stream, one ``event: error``, no ``[DONE]``."""
+    body = err.body
+    if server.profile.legacy_stream_errors:
+        body = _legacy_stream_error(body)
     response = _Response(
         status=err.status,
         headers={
@@ -191,7 +199,7 @@ async def send_sse_error(
     )
     response.enable_chunked_encoding()
     out = _BodyWriter(server, exchange, response, fault)
-    await out.send(_sse_event("error", _json(err.body)))
+    await out.send(_sse_event("error", _json(body)))
     await out.finish()
     return response
 
@@ -254,11 +262,15 @@ def fault_error(endpoint: _Endpoint | None, fault: Fault, *, chat: bool) -> _EsE
     return err
 
 
-def mid_stream_error(endpoint: _Endpoint, fault: Fault, *, chat: bool) -> bytes:
-    """The ``event: error`` that ``error_after`` sends (§5.3)."""
+def mid_stream_error(
+    endpoint: _Endpoint, fault: Fault, *, chat: bool, legacy: bool = False
+) -> bytes:
+    """The ``event: error`` that ``error_after`` sends (§5.3); ``legacy``: as 8.16-8.17."""
     if not chat:
         # The standard envelope with the status the error would have had.
         body = _error(fault.error_status, fault.error_type, fault.reason).body
+        if legacy:
+            body = _legacy_stream_error(body)
     elif fault.provider_error_type is not None:
         message = (
             f"{_SERVER_ERROR_OBJECT} for request from inference entity id "
@@ -300,10 +312,10 @@ async def send_stream(
     err = fault_error(endpoint, fault, chat=chat)
     if err is not None:
         return await send_sse_error(server, exchange, err, fault)
-    response = _Response(
-        status=200,
-        headers={_PRODUCT_HEADER: "Elasticsearch", "content-type": _SSE_CONTENT_TYPE},
-    )
+    response = _Response(status=200, headers={"content-type": _SSE_CONTENT_TYPE})
+    # ES issue #119000: the header was lost when the first part came from the provider's
+    # thread; a provider without streaming answers on the request's own (derived).
+    response.omit_product_header = endpoint.streaming and not server.profile.stream_product_header
     response.enable_chunked_encoding()
     out = _BodyWriter(server, exchange, response, fault)
     delay = next(
@@ -325,7 +337,8 @@ async def send_stream(
             await out.send(_DONE_EVENT)
             await out.finish()
         else:
-            error_event = mid_stream_error(endpoint, fault, chat=chat)
+            legacy = server.profile.legacy_stream_errors
+            error_event = mid_stream_error(endpoint, fault, chat=chat, legacy=legacy)
             await _terminate(server, exchange, out, termination[1], error_event)
     except ConnectionError:
         # §2.6: a write failed because the client left; stop generating at once.

@@ -1,4 +1,8 @@
-"""The route table: to add a route, write a handler and add a line here."""
+"""The route table: to add a route, write a handler and add a line here.
+
+A route only some releases have names its Profile flag (``feature=``, see ``_versions``); the
+server of another release leaves it out, as ES's RestController would not know it.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ _ROUTES: Final[tuple[_Route, ...]] = (
     _Route("GET", "/_inference/_all", _get_endpoints),
     _Route("GET", "/_inference/{task_type_or_id}", _get_endpoints),
     _Route("GET", "/_inference/{task_type_or_id}/{inference_id}", _get_endpoints),
-    _Route("GET", "/_inference/_services", _get_services),
-    _Route("GET", "/_inference/_services/{task_type}", _get_services),
+    _Route("GET", "/_inference/_services", _get_services, feature="services_api"),
+    _Route("GET", "/_inference/_services/{task_type}", _get_services, feature="services_api"),
     _Route("PUT", "/_inference/{task_type_or_id}", _put_endpoint, frozenset({"timeout"})),
     _Route(
         "PUT", "/_inference/{task_type_or_id}/{inference_id}", _put_endpoint, frozenset({"timeout"})
@@ -41,12 +45,14 @@ _ROUTES: Final[tuple[_Route, ...]] = (
         "/_inference/{task_type_or_id}/_update",
         _update_endpoint,
         frozenset({"timeout", "master_timeout"}),
+        feature="update_api",
     ),
     _Route(
         "PUT",
         "/_inference/{task_type_or_id}/{inference_id}/_update",
         _update_endpoint,
         frozenset({"timeout", "master_timeout"}),
+        feature="update_api",
     ),
     _Route(
         "DELETE", "/_inference/{task_type_or_id}", _delete_endpoint, frozenset({"dry_run", "force"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,6 +42,7 @@ from ._registry import (
     _Endpoint,
 )
 from ._request_body import (
+    _InferenceBody,
     _parse_inference_body,
     _validate,
 )
@@ -60,9 +61,12 @@ if TYPE_CHECKING:
     from ._http import _Server
 
 
-def _check_streaming(endpoint: _Endpoint, task_type: str) -> None:
-    """BaseTransportInferenceAction.unsupportedStreamingTaskException (§4.1): 405."""
-    streaming = endpoint.service_info.streaming
+def _check_streaming(endpoint: _Endpoint, task_type: str, known: Collection[str]) -> None:
+    """BaseTransportInferenceAction.unsupportedStreamingTaskException (§4.1): 405.
+
+    ``known``: the release's task types; a service streams only those.
+    """
+    streaming = [t for t in endpoint.service_info.streaming if t in known]
     if endpoint.task_type in streaming:
         return
     if not streaming:
@@ -79,14 +83,16 @@ def _check_streaming(endpoint: _Endpoint, task_type: str) -> None:
 async def _post_stream(server: _Server, exchange: _Exchange) -> web.StreamResponse:
     """POST _inference[/{task_type}]/{id}/_stream (§4): the streaming inference API."""
     try:
-        url_task_type, inference_id = _inference_target(exchange)
+        url_task_type, inference_id, parsed = _inference_target(server, exchange)
     except _EsError as err:
         return await send_json(exchange, err.status, err.body)
     # Proxy and transport actions (8.18+): errors are SSE-formatted with the real status (§5.2).
     try:
         if _routes_to_chat(server, url_task_type, inference_id):
             return await _chat_stream(server, exchange, url_task_type, inference_id)
-        endpoint, text = _resolve_stream(server, exchange.record.body, url_task_type, inference_id)
+        if parsed is None:
+            parsed = _parse_inference_body(exchange.record.body, server.profile.inference_parser)
+        endpoint, text = _resolve_stream(server, parsed, url_task_type, inference_id)
     except _EsError as err:
         return await send_sse_error(server, exchange, err)
     fault = server.faults.take(inference_id)
@@ -94,19 +100,18 @@ async def _post_stream(server: _Server, exchange: _Exchange) -> web.StreamRespon
 
 
 def _resolve_stream(
-    server: _Server, body: bytes, url_task_type: str, inference_id: str
+    server: _Server, parsed: _InferenceBody, url_task_type: str, inference_id: str
 ) -> tuple[_Endpoint, str]:
-    """TransportInferenceActionProxy + BaseTransportInferenceAction, in ES's order.
+    """BaseTransportInferenceAction, after the body was parsed, in ES's order.
 
     Raises:
         _EsError: the first check that fails.
     """
-    parsed = _parse_inference_body(body)
     _validate(url_task_type, parsed)  # TransportAction.execute validates before doExecute
     endpoint = server.registry.get(inference_id)
     if url_task_type not in ("any", endpoint.task_type):
         raise _incompatible(url_task_type, endpoint)
-    _check_streaming(endpoint, url_task_type)
+    _check_streaming(endpoint, url_task_type, server.profile.task_types)
     assert parsed.input is not None
     return endpoint, "\n".join(parsed.input)
 
@@ -135,7 +140,7 @@ async def _chat_stream(
                     f"Incompatible task_type for unified API, the requested type "
                     f"[{url_task_type}] must be one of [chat_completion]",
                 )
-            _check_streaming(endpoint, "chat_completion")
+            _check_streaming(endpoint, "chat_completion", server.profile.task_types)
         except _EsError as err:
             raise _unified_from(err) from None
     except _EsError as err:
