@@ -46,6 +46,8 @@ from ._exceptions import WrongEventLoopError as WrongEventLoopError
 from ._fanout import AsCompleted as AsCompleted
 from ._fanout import MergedStreams as MergedStreams
 from ._fanout import merge_streams as merge_streams
+from ._inputs import ContentItem as ContentItem
+from ._inputs import EmbeddingContent as EmbeddingContent
 from ._models import AssistantMessage as AssistantMessage
 from ._models import ChatChoice as ChatChoice
 from ._models import ChatCompletionChunk as ChatCompletionChunk
@@ -53,16 +55,14 @@ from ._models import ChatCompletionMessage as ChatCompletionMessage
 from ._models import ChatDelta as ChatDelta
 from ._models import CompletionResult as CompletionResult
 from ._models import CompletionTokensDetails as CompletionTokensDetails
-from ._models import DeleteEndpointResult as DeleteEndpointResult
 from ._models import EmbeddingKind as EmbeddingKind
-from ._models import EndpointInfo as EndpointInfo
+from ._models import EmbeddingResult as EmbeddingResult
 from ._models import FunctionCall as FunctionCall
 from ._models import FunctionCallDelta as FunctionCallDelta
 from ._models import InferenceResult as InferenceResult
 from ._models import PromptTokensDetails as PromptTokensDetails
 from ._models import RerankHit as RerankHit
 from ._models import RerankResult as RerankResult
-from ._models import ServiceInfo as ServiceInfo
 from ._models import SparseEmbedding as SparseEmbedding
 from ._models import SparseEmbeddingResult as SparseEmbeddingResult
 from ._models import SystemMessage as SystemMessage
@@ -74,6 +74,14 @@ from ._models import ToolCallDelta as ToolCallDelta
 from ._models import ToolMessage as ToolMessage
 from ._models import Usage as Usage
 from ._models import UserMessage as UserMessage
+from ._models_chat_completion import ChatCompletion as ChatCompletion
+from ._models_chat_completion import ChatCompletionChoice as ChatCompletionChoice
+from ._models_endpoints import CspRegion as CspRegion
+from ._models_endpoints import DeleteEndpointResult as DeleteEndpointResult
+from ._models_endpoints import EndpointInfo as EndpointInfo
+from ._models_endpoints import RegionPolicy as RegionPolicy
+from ._models_endpoints import RegionPolicyInfo as RegionPolicyInfo
+from ._models_endpoints import ServiceInfo as ServiceInfo
 from ._stream import ChatCompletionStream as ChatCompletionStream
 from ._stream import CompletionStream as CompletionStream
 from ._stream import StreamState as StreamState
@@ -89,6 +97,8 @@ __all__ = [
     "AuthorizationError",
     "BadRequestError",
     "ChatChoice",
+    "ChatCompletion",
+    "ChatCompletionChoice",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionStream",
@@ -100,8 +110,12 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "ConnectTimeoutError",
+    "ContentItem",
+    "CspRegion",
     "DeleteEndpointResult",
+    "EmbeddingContent",
     "EmbeddingKind",
+    "EmbeddingResult",
     "EndpointInfo",
     "FilePart",
     "FirstEventTimeoutError",
@@ -121,6 +135,8 @@ __all__ = [
     "PromptTokensDetails",
     "ReadError",
     "ReasoningDetail",
+    "RegionPolicy",
+    "RegionPolicyInfo",
     "RequestTimeoutError",
     "RerankHit",
     "RerankResult",

@@ -10,17 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._client_base import _number, _tool_choice, _typed, _with_opaque_id
+from ._client_base import _chat_body, _with_opaque_id
 from ._client_endpoints import _EndpointsAPI
 from ._client_fanout import _FanoutAPI
 from ._config import Limits, RetryPolicy, Timeouts
 from ._exceptions import (
     InvalidRequestError,
     InvalidTypeError,
-)
-from ._models import (
-    message_to_json,
-    tool_to_json,
 )
 from ._options import (
     check_auth,
@@ -36,7 +32,6 @@ from ._protocol import (
     chat_stream_request,
     parse_cloud_id,
     stream_completion_request,
-    string_inputs,
 )
 from ._stream import ChatCompletionStream, CompletionStream, _EventStream
 from ._transport import TLSConfig, Transport, split_userinfo, user_agent
@@ -334,37 +329,17 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
             ClientClosedError: The client is closed.
         """
         self._check_open()
-        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
-            raise InvalidRequestError(
-                f"messages must be a list of messages, got {type(messages).__name__}"
-            )
-        if not messages:
-            raise InvalidRequestError("messages must not be empty")
-        body: dict[str, Any] = {"messages": [message_to_json(m, i) for i, m in enumerate(messages)]}
-        if model is not None:
-            body["model"] = _typed(model, str, "model")
-        if tools is not None:
-            body["tools"] = [tool_to_json(t, i) for i, t in enumerate(tools)]
-        if tool_choice is not None:
-            body["tool_choice"] = _tool_choice(tool_choice)
-        if max_completion_tokens is not None:
-            if (
-                isinstance(max_completion_tokens, bool)
-                or not isinstance(max_completion_tokens, int)
-                or max_completion_tokens < 1
-            ):
-                raise InvalidRequestError(
-                    f"max_completion_tokens must be a positive int, got {max_completion_tokens!r}"
-                )
-            body["max_completion_tokens"] = max_completion_tokens
-        if stop is not None:
-            body["stop"] = [stop] if isinstance(stop, str) else list(string_inputs(stop, "stop"))
-        if temperature is not None:
-            body["temperature"] = _number(temperature, "temperature")
-        if top_p is not None:
-            body["top_p"] = _number(top_p, "top_p")
-        if reasoning is not None:
-            body["reasoning"] = dict(_typed(reasoning, Mapping, "reasoning"))
+        body = _chat_body(
+            messages,
+            model=model,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_completion_tokens=max_completion_tokens,
+            stop=stop,
+            temperature=temperature,
+            top_p=top_p,
+            reasoning=reasoning,
+        )
         request = chat_stream_request(inference_id, body, server_timeout=server_timeout)
         stream = ChatCompletionStream(
             self._transport,

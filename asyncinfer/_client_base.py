@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -17,7 +17,9 @@ from ._exceptions import (
 from ._exchange import request_json
 from ._models import (
     _Shape,
+    message_to_json,
     parse_inference,
+    tool_to_json,
 )
 from ._options import (
     check_timeouts,
@@ -25,6 +27,7 @@ from ._options import (
 )
 from ._protocol import (
     Request,
+    string_inputs,
 )
 from ._transport import Transport
 
@@ -121,6 +124,57 @@ def _tool_choice(value: Any) -> Any:
             raise InvalidRequestError("tool_choice needs function.name")
         return {"type": value.get("type", "function"), "function": dict(function)}
     raise InvalidRequestError(f"tool_choice must be a string or a mapping, got {value!r}")
+
+
+def _chat_body(
+    messages: Sequence[Any],
+    *,
+    model: str | None,
+    tools: Sequence[Any] | None,
+    tool_choice: str | Mapping[str, Any] | None,
+    max_completion_tokens: int | None,
+    stop: str | Sequence[str] | None,
+    temperature: float | None,
+    top_p: float | None,
+    reasoning: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The unified chat request body (spec §4.3), for a stream or a whole answer.
+
+    Raises:
+        InvalidRequestError: An argument is invalid; the message names the field.
+    """
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise InvalidRequestError(
+            f"messages must be a list of messages, got {type(messages).__name__}"
+        )
+    if not messages:
+        raise InvalidRequestError("messages must not be empty")
+    body: dict[str, Any] = {"messages": [message_to_json(m, i) for i, m in enumerate(messages)]}
+    if model is not None:
+        body["model"] = _typed(model, str, "model")
+    if tools is not None:
+        body["tools"] = [tool_to_json(t, i) for i, t in enumerate(tools)]
+    if tool_choice is not None:
+        body["tool_choice"] = _tool_choice(tool_choice)
+    if max_completion_tokens is not None:
+        if (
+            isinstance(max_completion_tokens, bool)
+            or not isinstance(max_completion_tokens, int)
+            or max_completion_tokens < 1
+        ):
+            raise InvalidRequestError(
+                f"max_completion_tokens must be a positive int, got {max_completion_tokens!r}"
+            )
+        body["max_completion_tokens"] = max_completion_tokens
+    if stop is not None:
+        body["stop"] = [stop] if isinstance(stop, str) else list(string_inputs(stop, "stop"))
+    if temperature is not None:
+        body["temperature"] = _number(temperature, "temperature")
+    if top_p is not None:
+        body["top_p"] = _number(top_p, "top_p")
+    if reasoning is not None:
+        body["reasoning"] = dict(_typed(reasoning, Mapping, "reasoning"))
+    return body
 
 
 def _body(**fields: Any) -> dict[str, Any]:

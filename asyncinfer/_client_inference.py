@@ -1,4 +1,4 @@
-"""Non-streaming inference calls of InferenceClient: completion, embeddings, rerank."""
+"""Non-streaming inference calls of InferenceClient: completion, embeddings, rerank, chat."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
     InvalidRequestError,
 )
+from ._inputs import ContentItem, EmbeddingContent, embedding_inputs, rerank_inputs, rerank_query
 from ._models import (
     CompletionResult,
+    EmbeddingResult,
     InferenceResult,
     RerankResult,
     SparseEmbeddingResult,
@@ -18,14 +20,19 @@ from ._models import (
     _Shape,
     parse_inference,
 )
+from ._models_chat_completion import ChatCompletion
 from ._protocol import (
+    chat_completion_request,
     inference_request,
     string_inputs,
 )
 
 if TYPE_CHECKING:
     pass
-from ._client_base import _body, _ClientBase, _typed, _unexpected
+from ._client_base import _body, _chat_body, _ClientBase, _parse, _typed, _unexpected
+
+# What ``embedding`` takes for one input (see ``_inputs``).
+EmbeddingInput = str | ContentItem | EmbeddingContent | Mapping[str, Any]
 
 __all__ = ["_InferenceAPI"]
 
@@ -110,11 +117,43 @@ class _InferenceAPI(_ClientBase):
         )
         return await self._result(SparseEmbeddingResult, request, timeouts, retries, opaque_id)
 
+    async def embedding(
+        self,
+        inference_id: str,
+        input: EmbeddingInput | Sequence[EmbeddingInput],
+        *,
+        input_type: str | None = None,
+        task_settings: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
+    ) -> EmbeddingResult:
+        """Dense vectors of text or images: ``POST /_inference/embedding/{inference_id}``
+        (Elasticsearch 9.4+, experimental).
+
+        Args:
+            input: One input or a list: strings, :class:`ContentItem` (an image or a text),
+                :class:`EmbeddingContent` (several items, one vector; 9.5+), or mappings in
+                Elasticsearch's form ``{"content": item or [items]}``. One vector per input.
+            input_type: ``"ingest"``, ``"search"``, ``"classification"`` or ``"clustering"``.
+
+        Raises:
+            AsyncInferError: The errors of :meth:`completion`.
+        """
+        if input_type is not None:
+            _typed(input_type, str, "input_type")
+        body = _body(
+            input=embedding_inputs(input), input_type=input_type, task_settings=task_settings
+        )
+        request = inference_request("embedding", inference_id, body, server_timeout=server_timeout)
+        return await self._result(EmbeddingResult, request, timeouts, retries, opaque_id)
+
     async def rerank(
         self,
         inference_id: str,
-        query: str,
-        documents: Sequence[str],
+        query: str | ContentItem | Mapping[str, Any],
+        documents: Sequence[str | ContentItem | Mapping[str, Any]],
         *,
         top_n: int | None = None,
         return_documents: bool | None = None,
@@ -126,13 +165,14 @@ class _InferenceAPI(_ClientBase):
     ) -> RerankResult:
         """Order ``documents`` by relevance to ``query``: ``POST /_inference/rerank/{id}``.
 
+        Args:
+            query: A string, or (Elasticsearch 9.5+) a text :class:`ContentItem`.
+            documents: Strings, or (9.5+) :class:`ContentItem` items, text or images;
+                each hit's ``index`` points into this list.
+
         Raises:
             AsyncInferError: The errors of :meth:`completion`.
         """
-        if not isinstance(query, str) or not query:
-            raise InvalidRequestError(f"query must be a non-empty string, got {query!r}")
-        if isinstance(documents, str):
-            raise InvalidRequestError("documents must be a list of strings, not one string")
         if top_n is not None and (
             isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
         ):
@@ -140,14 +180,61 @@ class _InferenceAPI(_ClientBase):
         if return_documents is not None:
             _typed(return_documents, bool, "return_documents")
         body = _body(
-            query=query,
-            input=string_inputs(documents, "documents"),
+            query=rerank_query(query),
+            input=rerank_inputs(documents),
             top_n=top_n,
             return_documents=return_documents,
             task_settings=task_settings,
         )
         request = inference_request("rerank", inference_id, body, server_timeout=server_timeout)
         return await self._result(RerankResult, request, timeouts, retries, opaque_id)
+
+    async def chat_completion(
+        self,
+        inference_id: str,
+        messages: Sequence[Any],
+        *,
+        model: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        max_completion_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        reasoning: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        server_timeout: str | float | None = None,
+        retries: RetryPolicy | int | None = None,
+        opaque_id: str | None = None,
+    ) -> ChatCompletion:
+        """A whole chat answer at once: ``POST /_inference/chat_completion/{inference_id}``
+        (Elasticsearch 9.6+, experimental).
+
+        The arguments are those of :meth:`stream_chat_completion`. Releases before 9.6
+        answer 400 ``The [chat_completion] task type only supports streaming, please try
+        again with the _stream API``: use :meth:`stream_chat_completion` there.
+
+        Raises:
+            InvalidRequestError: An argument is invalid; the message names the field.
+            ApiError: Elasticsearch answered with an error (OpenAI-shaped for this route:
+                ``code`` and ``error_type`` are set, e.g. ``not_found``).
+            UnexpectedResponseError: The answer is not a chat completion.
+            TransportError: Connecting or reading failed, or a time limit fired.
+        """
+        body = _chat_body(
+            messages,
+            model=model,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_completion_tokens=max_completion_tokens,
+            stop=stop,
+            temperature=temperature,
+            top_p=top_p,
+            reasoning=reasoning,
+        )
+        request = chat_completion_request(inference_id, body, server_timeout=server_timeout)
+        answer = await self._json(request, timeouts, retries, opaque_id)
+        return _parse(ChatCompletion._from, request, answer)
 
     async def inference(
         self,

@@ -36,9 +36,8 @@ __all__ = [
     "ChatDelta",
     "CompletionResult",
     "CompletionTokensDetails",
-    "DeleteEndpointResult",
     "EmbeddingKind",
-    "EndpointInfo",
+    "EmbeddingResult",
     "FilePart",
     "FunctionCall",
     "FunctionCallDelta",
@@ -48,7 +47,6 @@ __all__ = [
     "ReasoningDetail",
     "RerankHit",
     "RerankResult",
-    "ServiceInfo",
     "SparseEmbedding",
     "SparseEmbeddingResult",
     "SystemMessage",
@@ -337,6 +335,9 @@ _EMBEDDING_KEYS: dict[str, EmbeddingKind] = {
     "text_embedding": "float",
     "text_embedding_bytes": "byte",
     "text_embedding_bits": "bit",
+}
+# The 9.4 ``embedding`` task's result keys ([SPEC] EmbeddingInferenceResult).
+_MULTIMODAL_KEYS: dict[str, EmbeddingKind] = {
     "embeddings": "float",
     "embeddings_bytes": "byte",
     "embeddings_bits": "bit",
@@ -349,6 +350,19 @@ class TextEmbeddingResult:
 
     ``kind`` says how to read the numbers: ``"float"``; ``"byte"`` (int8 values); or ``"bit"``
     (bits packed eight to a signed byte, so a vector has dims/8 values).
+    """
+
+    embeddings: list[list[float]] | list[list[int]]
+    kind: EmbeddingKind
+    raw: dict[str, Any] = attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class EmbeddingResult:
+    """The answer of ``embedding`` (Elasticsearch 9.4+): one vector per input, text or not.
+
+    An input whose ``content`` holds several items (9.5+) still has one vector. ``kind`` reads
+    as for :class:`TextEmbeddingResult`.
     """
 
     embeddings: list[list[float]] | list[list[int]]
@@ -389,7 +403,9 @@ class RerankResult:
     raw: dict[str, Any] = attrs.field(repr=False, eq=False)
 
 
-InferenceResult = CompletionResult | TextEmbeddingResult | SparseEmbeddingResult | RerankResult
+InferenceResult = (
+    CompletionResult | TextEmbeddingResult | EmbeddingResult | SparseEmbeddingResult | RerankResult
+)
 
 
 def _number(value: Any, where: str) -> float:
@@ -422,6 +438,10 @@ def parse_inference(body: Any) -> InferenceResult:
             items = _get(body, key, list)
             vectors = [_get(i, "embedding", list) for i in items]
             return TextEmbeddingResult(embeddings=vectors, kind=kind, raw=body)
+    for key, kind in _MULTIMODAL_KEYS.items():
+        if key in body:
+            vectors = [_get(i, "embedding", list) for i in _get(body, key, list)]
+            return EmbeddingResult(embeddings=vectors, kind=kind, raw=body)
     if "sparse_embedding" in body:
         items = _get(body, "sparse_embedding", list)
         return SparseEmbeddingResult(
@@ -450,73 +470,3 @@ def parse_inference(body: Any) -> InferenceResult:
             )
         return RerankResult(results=hits, raw=body)
     raise _Shape(f"no known result key in {sorted(body)}")
-
-
-# --- endpoint management (spec §7) -----------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class EndpointInfo:
-    """An inference endpoint's configuration (secrets are never returned by Elasticsearch)."""
-
-    inference_id: str
-    task_type: str
-    service: str
-    service_settings: dict[str, Any] = attrs.field(factory=dict)
-    task_settings: dict[str, Any] = attrs.field(factory=dict)
-    chunking_settings: dict[str, Any] | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-    @classmethod
-    def _from(cls, obj: Any) -> EndpointInfo:
-        # Very early versions wrote model_id instead of inference_id (spec §7.1).
-        inference_id = _get(obj, "inference_id", str, optional=True) or _get(obj, "model_id", str)
-        return cls(
-            inference_id=inference_id,
-            task_type=_get(obj, "task_type", str),
-            service=_get(obj, "service", str),
-            service_settings=_get(obj, "service_settings", dict, optional=True) or {},
-            task_settings=_get(obj, "task_settings", dict, optional=True) or {},
-            chunking_settings=_get(obj, "chunking_settings", dict, optional=True),
-            raw=obj,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class DeleteEndpointResult:
-    """The answer of ``delete_endpoint``; with ``dry_run`` it lists what refers to the endpoint."""
-
-    acknowledged: bool
-    pipelines: list[str] = attrs.field(factory=list)
-    indexes: list[str] = attrs.field(factory=list)
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-    @classmethod
-    def _from(cls, obj: Any) -> DeleteEndpointResult:
-        return cls(
-            acknowledged=_get(obj, "acknowledged", bool),
-            pipelines=_get(obj, "pipelines", list, optional=True) or [],
-            indexes=_get(obj, "indexes", list, optional=True) or [],
-            raw=obj,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class ServiceInfo:
-    """One entry of the service catalogue: a provider and the task types it serves."""
-
-    service: str
-    name: str | None = None
-    task_types: list[str] = attrs.field(factory=list)
-    configurations: dict[str, Any] = attrs.field(factory=dict, repr=False)
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-    @classmethod
-    def _from(cls, obj: Any) -> ServiceInfo:
-        return cls(
-            service=_get(obj, "service", str),
-            name=_get(obj, "name", str, optional=True),
-            task_types=_get(obj, "task_types", list, optional=True) or [],
-            configurations=_get(obj, "configurations", dict, optional=True) or {},
-            raw=obj,
-        )

@@ -24,20 +24,16 @@ __all__ = [
     "DONE",
     "ErrorInfo",
     "Request",
+    "chat_completion_request",
     "chat_stream_request",
     "completion_tokens",
-    "delete_endpoint_request",
     "error_from_body",
     "error_from_event",
     "format_time_value",
-    "get_endpoints_request",
-    "get_services_request",
     "inference_request",
     "parse_cloud_id",
-    "put_endpoint_request",
     "stream_completion_request",
     "string_inputs",
-    "update_endpoint_request",
 ]
 
 DONE = b"[DONE]"
@@ -176,6 +172,18 @@ def inference_request(
     )
 
 
+def chat_completion_request(
+    inference_id: str, body: Mapping[str, Any], *, server_timeout: str | float | None = None
+) -> Request:
+    """``POST /_inference/chat_completion/{id}``: the whole answer as JSON (9.6+, spec §4.4)."""
+    return Request(
+        "POST",
+        _inference_path("chat_completion", inference_id),
+        _timeout_query(server_timeout),
+        orjson.dumps(dict(body)),
+    )
+
+
 def chat_stream_request(
     inference_id: str, body: Mapping[str, Any], *, server_timeout: str | float | None = None
 ) -> Request:
@@ -187,79 +195,6 @@ def chat_stream_request(
         orjson.dumps(dict(body)),
         STREAM_HEADERS,
     )
-
-
-def put_endpoint_request(
-    task_type: str,
-    inference_id: str,
-    *,
-    service: str,
-    service_settings: Mapping[str, Any],
-    task_settings: Mapping[str, Any] | None = None,
-    chunking_settings: Mapping[str, Any] | None = None,
-    server_timeout: str | float | None = None,
-) -> Request:
-    """``PUT /_inference/{task_type}/{id}`` (spec §7.1)."""
-    if not isinstance(service, str) or not service:
-        raise InvalidRequestError(f"service must be a non-empty string, got {service!r}")
-    body: dict[str, Any] = {
-        "service": service,
-        "service_settings": _mapping(service_settings, "service_settings") or {},
-    }
-    for name, value in (("task_settings", task_settings), ("chunking_settings", chunking_settings)):
-        checked = _mapping(value, name)
-        if checked is not None:
-            body[name] = checked
-    return Request(
-        "PUT",
-        _inference_path(task_type, inference_id),
-        _timeout_query(server_timeout),
-        orjson.dumps(body),
-    )
-
-
-def get_endpoints_request(task_type: str | None = None, inference_id: str | None = None) -> Request:
-    """``GET /_inference``, ``/_inference/{id}``, ``/_inference/{task_type}/_all`` or both."""
-    _check_task_type(task_type)
-    if inference_id is None:
-        path = "/_inference" if task_type is None else f"/_inference/{task_type}/_all"
-    else:
-        path = _inference_path(task_type, inference_id)
-    return Request("GET", path)
-
-
-def delete_endpoint_request(
-    inference_id: str, *, task_type: str | None = None, dry_run: bool = False, force: bool = False
-) -> Request:
-    """``DELETE /_inference/[{task_type}/]{id}`` with ``dry_run`` and ``force`` (spec §7.3)."""
-    query = tuple((name, "true") for name, on in (("dry_run", dry_run), ("force", force)) if on)
-    return Request("DELETE", _inference_path(task_type, inference_id), query)
-
-
-def update_endpoint_request(
-    inference_id: str,
-    *,
-    task_type: str | None = None,
-    service_settings: Mapping[str, Any] | None = None,
-    task_settings: Mapping[str, Any] | None = None,
-) -> Request:
-    """``PUT /_inference/[{task_type}/]{id}/_update`` (spec §7.4)."""
-    body: dict[str, Any] = {}
-    for name, value in (("service_settings", service_settings), ("task_settings", task_settings)):
-        checked = _mapping(value, name)
-        if checked is not None:
-            body[name] = checked
-    if not body:
-        raise InvalidRequestError("update_endpoint needs service_settings or task_settings")
-    return Request(
-        "PUT", _inference_path(task_type, inference_id, "/_update"), (), orjson.dumps(body)
-    )
-
-
-def get_services_request(task_type: str | None = None) -> Request:
-    """``GET /_inference/_services[/{task_type}]`` (spec §7.5)."""
-    _check_task_type(task_type)
-    return Request("GET", "/_inference/_services" + (f"/{task_type}" if task_type else ""))
 
 
 def stream_completion_request(

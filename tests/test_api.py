@@ -298,59 +298,122 @@ async def test_services(api: InferenceClient) -> None:
 # --- the official client agrees ---------------------------------------------------------------
 
 
-async def test_the_official_client_gets_the_same_answers(
-    es: ElasticsearchEmulator, api: InferenceClient
-) -> None:
-    """The emulator speaks Elasticsearch as its own client expects, product check included."""
-    from elasticsearch import AsyncElasticsearch
+@pytest.fixture
+async def newest() -> AsyncIterator[tuple[ElasticsearchEmulator, InferenceClient]]:
+    """The ``api`` endpoints on an Elasticsearch 9.6 emulator, which has every API."""
+    async with ElasticsearchEmulator(version="9.6.0") as emulator:
+        emulator.add_endpoint("my-endpoint", "completion")
+        emulator.add_endpoint("chat", "chat_completion")
+        emulator.add_endpoint("embed", "text_embedding", service_settings={"dimensions": 16})
+        emulator.add_endpoint("mm", "embedding")
+        emulator.add_endpoint("sparse", "sparse_embedding")
+        emulator.add_endpoint("ranker", "rerank")
+        async with InferenceClient(emulator.url, retries=0) as client:
+            yield emulator, client
 
+
+async def test_the_official_client_gets_the_same_answers(
+    newest: tuple[ElasticsearchEmulator, InferenceClient],
+) -> None:
+    """The emulator speaks Elasticsearch as its own client expects, product check included.
+
+    elasticsearch-py 9.5 has ``embedding`` and the region policy methods; it has no method for
+    non-streaming chat completion, so ``inference(task_type="chat_completion", body=...)``
+    (the route Elasticsearch's own YAML test uses) stands in for it.
+    """
+    from elasticsearch import AsyncElasticsearch
+    from elasticsearch.exceptions import GeneralAvailabilityWarning
+
+    es, api = newest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         official = AsyncElasticsearch(es.url)
     try:
-        ours = await api.completion("my-endpoint", "hello")
-        theirs = await official.inference.completion(inference_id="my-endpoint", input="hello")
-        assert theirs.body == ours.raw
-
-        ours_e = await api.text_embedding("embed", ["a", "b"])
-        theirs_e = await official.inference.text_embedding(inference_id="embed", input=["a", "b"])
-        assert theirs_e.body == ours_e.raw
-
-        ours_s = await api.sparse_embedding("sparse", "a b c")
-        theirs_s = await official.inference.sparse_embedding(inference_id="sparse", input="a b c")
-        assert theirs_s.body == ours_s.raw
-
-        docs = ["x y", "elastic"]
-        ours_r = await api.rerank("ranker", "elastic", docs, top_n=2)
-        theirs_r = await official.inference.rerank(
-            inference_id="ranker", query="elastic", input=docs, top_n=2
-        )
-        assert theirs_r.body == ours_r.raw
-
-        await official.inference.put(
-            inference_id="made-by-official",
-            task_type="completion",
-            inference_config={
-                "service": "openai",
-                "service_settings": {"api_key": "k", "model_id": "m"},
-            },
-        )
-        (ours_info,) = await api.get_endpoints(inference_id="made-by-official")
-        theirs_info = await official.inference.get(inference_id="made-by-official")
-        assert theirs_info.body["endpoints"][0] == ours_info.raw
-        updated = await official.inference.update(
-            inference_id="made-by-official", inference_config={"task_settings": {"user": "u"}}
-        )
-        assert updated.body["task_settings"] == {"user": "u"}
-        deleted = await official.inference.delete(inference_id="made-by-official")
-        assert deleted.body["acknowledged"] is True
-        assert [
-            r.inference_id
-            for r in await api.get_endpoints()
-            if r.inference_id == "made-by-official"
-        ] == []
+        await _same_inference_answers(official, api)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GeneralAvailabilityWarning)  # experimental APIs
+            await _same_newest_answers(official, api)
+        await _same_management_answers(official, api)
     finally:
         await official.close()
     # It sent its compatibility headers on both sides, and the emulator accepted them.
     official_requests = [r for r in es.requests if "compatible-with" in r.headers.get("Accept", "")]
     assert official_requests
+
+
+async def _same_inference_answers(official: Any, api: InferenceClient) -> None:
+    ours = await api.completion("my-endpoint", "hello")
+    theirs = await official.inference.completion(inference_id="my-endpoint", input="hello")
+    assert theirs.body == ours.raw
+
+    ours_e = await api.text_embedding("embed", ["a", "b"])
+    theirs_e = await official.inference.text_embedding(inference_id="embed", input=["a", "b"])
+    assert theirs_e.body == ours_e.raw
+
+    ours_s = await api.sparse_embedding("sparse", "a b c")
+    theirs_s = await official.inference.sparse_embedding(inference_id="sparse", input="a b c")
+    assert theirs_s.body == ours_s.raw
+
+    docs = ["x y", "elastic"]
+    ours_r = await api.rerank("ranker", "elastic", docs, top_n=2)
+    theirs_r = await official.inference.rerank(
+        inference_id="ranker", query="elastic", input=docs, top_n=2
+    )
+    assert theirs_r.body == ours_r.raw
+
+
+async def _same_newest_answers(official: Any, api: InferenceClient) -> None:
+    image = "data:image/png;base64,iVBORw0KGgo="
+    inputs = ["a", asyncinfer.ContentItem.image(image)]
+    ours = await api.embedding("mm", inputs)
+    wire = [inputs[0], {"content": {"type": "image", "format": "base64", "value": image}}]
+    theirs = await official.inference.embedding(inference_id="mm", embedding={"input": wire})
+    assert theirs.body == ours.raw
+
+    query = {"type": "text", "value": "elastic"}
+    docs = ["x y", {"type": "text", "value": "elastic"}]
+    ours_r = await api.rerank("ranker", query, docs, return_documents=False)
+    theirs_r = await official.inference.rerank(
+        inference_id="ranker", query=query, input=docs, return_documents=False
+    )
+    assert theirs_r.body == ours_r.raw
+
+    chat = await api.chat_completion("chat", MESSAGES)
+    theirs_c = await official.inference.inference(
+        task_type="chat_completion", inference_id="chat", body={"messages": MESSAGES}
+    )
+    assert theirs_c.body == chat.raw
+
+
+async def _same_management_answers(official: Any, api: InferenceClient) -> None:
+    await official.inference.put(
+        inference_id="made-by-official",
+        inference_config={
+            "task_type": "completion",  # no task type in the URL: the body carries it
+            "service": "openai",
+            "service_settings": {"api_key": "k", "model_id": "m"},
+        },
+    )
+    (ours_info,) = await api.get_endpoints(inference_id="made-by-official")
+    theirs_info = await official.inference.get(inference_id="made-by-official")
+    assert theirs_info.body["endpoints"][0] == ours_info.raw
+    updated = await official.inference.update(
+        inference_id="made-by-official",
+        inference_config={
+            "task_settings": {"user": "u"},
+            "chunking_settings": {"strategy": "none"},
+        },
+    )
+    assert updated.body["task_settings"] == {"user": "u"}
+    assert updated.body["chunking_settings"] == {"strategy": "none"}
+    deleted = await official.inference.delete(inference_id="made-by-official")
+    assert deleted.body["acknowledged"] is True
+    assert [
+        r.inference_id for r in await api.get_endpoints() if r.inference_id == "made-by-official"
+    ] == []
+
+    put = await official.inference.put_region_policy(region_policy={"allowed_geos": ["us"]})
+    ours_policy = await api.get_region_policy()
+    assert put.body == ours_policy.raw
+    assert (await official.inference.get_region_policy()).body == ours_policy.raw
+    assert (await official.inference.delete_region_policy()).body == {"acknowledged": True}

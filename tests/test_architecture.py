@@ -13,6 +13,8 @@ PACKAGE = Path(asyncinfer.__file__).parent
 # Bytes in, values out: no awaits, no sockets, no clock (docs/architecture.md, "Layers").
 SANS_IO = ["sse.py", "_protocol.py", "_models.py", "_config.py", "_exceptions.py"]
 SANS_IO += ["_chat_models.py", "_stream/_ledger.py"]
+SANS_IO += ["_inputs.py", "_models_chat_completion.py", "_models_endpoints.py"]
+SANS_IO += ["_protocol_endpoints.py"]
 FORBIDDEN = {"asyncio", "aiohttp", "socket", "ssl", "time", "selectors", "threading"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,14 @@ EXAMPLES = [
 ]
 
 
+@pytest.fixture
+async def es() -> AsyncIterator[ElasticsearchEmulator]:
+    # The newest release the emulator knows, so that the docs can show every API (9.4-9.6).
+    async with ElasticsearchEmulator(version="9.6.0") as emulator:
+        emulator.add_endpoint("my-endpoint", "completion")
+        yield emulator
+
+
 def test_the_docs_have_examples() -> None:
     assert len(EXAMPLES) >= 5
 
@@ -36,6 +45,7 @@ async def test_example_runs(es: ElasticsearchEmulator, code: str, tmp_path: Path
     es.add_endpoint("my-embeddings", "text_embedding", service_settings={"dimensions": 8})
     es.add_endpoint("my-elser", "sparse_embedding")
     es.add_endpoint("my-reranker", "rerank")
+    es.add_endpoint("my-multimodal", "embedding")
     code = code.replace("http://localhost:9200", es.url)
     if "def test_" in code:
         # A pytest example: run it with pytest, which loads asyncinfer's plugin.

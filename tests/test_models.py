@@ -18,7 +18,8 @@ from asyncinfer import (
     ToolMessage,
     UserMessage,
 )
-from asyncinfer._models import EndpointInfo, message_to_json, parse_inference, tool_to_json
+from asyncinfer._models import message_to_json, parse_inference, tool_to_json
+from asyncinfer._models_endpoints import EndpointInfo
 from asyncinfer._stream import assemble_message
 
 # The composed example stream of spec §4.3, event by event.

@@ -32,6 +32,8 @@ EXPECTED = {
     "AsCompleted", "MergedStreams", "merge_streams", "TextNotKeptError",
     "InvalidTypeError", "WrongEventLoopError",
     "CompletionTokensDetails", "FilePart", "ImagePart", "PromptTokensDetails", "ReasoningDetail",
+    "ChatCompletion", "ChatCompletionChoice", "ContentItem", "CspRegion", "EmbeddingContent",
+    "EmbeddingResult", "RegionPolicy", "RegionPolicyInfo",
 }  # fmt: skip
 
 

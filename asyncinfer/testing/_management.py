@@ -11,6 +11,9 @@ import attrs
 import orjson
 from aiohttp import web
 
+from ._es_bodies import (
+    _update_settings,
+)
 from ._es_errors import (
     _error,
     _EsError,
@@ -26,7 +29,6 @@ from ._es_models import (
     _remove_map,
     _resolve_task_type,
     _services_catalogue,
-    _update_settings,
 )
 from ._exchange import (
     _bool_param,
@@ -335,13 +337,13 @@ async def _update_endpoint(server: _Server, exchange: _Exchange) -> web.StreamRe
             _check_time_param(exchange, name)
         exchange.check_params()
         _check_id(inference_id)
-        service_settings, task_settings, body_task_type = _update_settings(
-            exchange.record.body, known
+        update = _update_settings(
+            exchange.record.body, known, chunking=server.profile.update_chunking_settings
         )
         # ServiceUtils.resolveTaskType; since 9.0 (ES PR #121231) an update without any task
         # type uses the endpoint's.
-        if body_task_type is not None:
-            resolved = _resolve_task_type(url_task_type, body_task_type, known)
+        if update.task_type is not None:
+            resolved = _resolve_task_type(url_task_type, update.task_type, known)
         else:
             resolved = url_task_type
         endpoint = server.registry.find(inference_id)
@@ -365,10 +367,14 @@ async def _update_endpoint(server: _Server, exchange: _Exchange) -> web.StreamRe
     response = await send_fault_json(server, exchange, fault, endpoint)
     if response is not None:
         return response
+    chunking = endpoint.chunking_settings
+    if update.chunking_settings is not None:
+        chunking = _chunking_settings(update.chunking_settings)  # replaced, defaults filled
     updated = attrs.evolve(
         endpoint,
-        service_settings={**endpoint.service_settings, **(service_settings or {})},
-        task_settings={**endpoint.task_settings, **(task_settings or {})},
+        service_settings={**endpoint.service_settings, **(update.service_settings or {})},
+        task_settings={**endpoint.task_settings, **(update.task_settings or {})},
+        chunking_settings=chunking,
     )
     server.registry.put(updated)
     return await send_json(exchange, 200, updated.info())

@@ -126,15 +126,24 @@ def _scan_value(body: bytes, i: int) -> tuple[_Node, int]:
 
 
 class _ParseFailure(Exception):
-    """A parse error at the parser's current token (``offset``), as ES's message has it."""
+    """A parse error at the parser's current token (``offset``), as ES's message has it.
+
+    ``cause`` is the failure it wraps (ES's ``caused_by``): another ``_ParseFailure``, or the
+    ValueError a field's converter raised.
+    """
 
     def __init__(
-        self, offset: int, message: str, error_type: str = "x_content_parse_exception"
+        self,
+        offset: int,
+        message: str,
+        error_type: str = "x_content_parse_exception",
+        cause: Exception | None = None,
     ) -> None:
         super().__init__(message)
         self.offset = offset
         self.message = message
         self.error_type = error_type
+        self.cause = cause
 
 
 def _at(node_or_offset: _Node | int, body: bytes) -> str:
@@ -185,15 +194,17 @@ def _parse_object(node: _Node, name: str, fields: Mapping[str, _Field]) -> dict[
                 child.start,
                 f"{_at(child, body)} [{name}] {key} doesn't support values of type: {child.kind}",
             )
+        cause: Exception
         try:
             seen[key] = spec.convert(child)
         except _ParseFailure as inner:
-            offset = inner.offset
-        except ValueError:
-            offset = child.start
+            offset, cause = inner.offset, inner
+        except ValueError as exc:
+            offset, cause = child.start, exc
         else:
             continue
-        raise _ParseFailure(offset, f"{_at(offset, body)} [{name}] failed to parse field [{key}]")
+        message = f"{_at(offset, body)} [{name}] failed to parse field [{key}]"
+        raise _ParseFailure(offset, message, cause=cause)
     missing = [k for k, spec in fields.items() if spec.required and k not in seen]
     if missing:
         raise _ParseFailure(

@@ -198,6 +198,7 @@ class _Registry:
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Endpoint] = {}
         self._pipelines: dict[str, set[str]] = {}
+        self._region_policy: dict[str, Any] | None = None  # the stored RegionPolicyDoc
 
     def put(self, endpoint: _Endpoint) -> None:
         with self._lock:
@@ -247,3 +248,23 @@ class _Registry:
     def pipelines(self, inference_id: str) -> list[str]:
         with self._lock:
             return sorted(self._pipelines.get(inference_id, ()))
+
+    def region_policy(self) -> dict[str, Any] | None:
+        """The stored region policy document (RegionPolicyDoc), or None."""
+        with self._lock:
+            return self._region_policy
+
+    def replace_region_policy(
+        self, make: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Store ``make(old document)``, atomically; returns the new document."""
+        with self._lock:
+            document = make(self._region_policy)
+            self._region_policy = document
+            return document
+
+    def delete_region_policy(self) -> bool:
+        """Remove the region policy; False if there was none."""
+        with self._lock:
+            existed, self._region_policy = self._region_policy is not None, None
+            return existed

@@ -205,12 +205,17 @@ async def send_sse_error(
 
 
 async def send_fault_json(
-    server: _Server, exchange: _Exchange, fault: Fault, endpoint: _Endpoint | None = None
+    server: _Server,
+    exchange: _Exchange,
+    fault: Fault,
+    endpoint: _Endpoint | None = None,
+    *,
+    chat: bool = False,
 ) -> web.StreamResponse | None:
     """Apply a fault on a JSON route; None when it leaves the normal answer alone.
 
     ``endpoint`` is the endpoint whose provider an inference request would call; only
-    then does ``provider_status`` apply.
+    then does ``provider_status`` apply. ``chat``: errors in the OpenAI shape (§5.4).
 
     Raises:
         _Shutdown: the fault drops or stalls the connection (handled by _dispatch).
@@ -218,7 +223,7 @@ async def send_fault_json(
     if fault.raw_body is not None:
         return await send_raw(server, exchange, fault)
     await server.pause(fault.first_event_delay)
-    err = fault_error(endpoint, fault, chat=False)
+    err = fault_error(endpoint, fault, chat=chat)
     if err is not None:
         return await send_json(exchange, err.status, err.body, err.headers)
     if fault.drop_after is not None:

@@ -11,8 +11,8 @@ from typing import Final
 from ._exchange import (
     _Route,
 )
-from ._inference import (
-    _post_inference,
+from ._inference_routes import (
+    _post_inference_by_release,
 )
 from ._management import (
     _delete_endpoint,
@@ -21,6 +21,11 @@ from ._management import (
     _get_services,
     _put_endpoint,
     _update_endpoint,
+)
+from ._region_policy import (
+    _delete_region_policy,
+    _get_region_policy,
+    _put_region_policy,
 )
 from ._streaming import (
     _post_stream,
@@ -36,6 +41,16 @@ _ROUTES: Final[tuple[_Route, ...]] = (
     _Route("GET", "/_inference/{task_type_or_id}/{inference_id}", _get_endpoints),
     _Route("GET", "/_inference/_services", _get_services, feature="services_api"),
     _Route("GET", "/_inference/_services/{task_type}", _get_services, feature="services_api"),
+    # Literal segments beat parameters: these win over /_inference/{task_type_or_id} from 9.5.
+    _Route("GET", "/_inference/_region_policy", _get_region_policy, feature="region_policy"),
+    _Route(
+        "PUT",
+        "/_inference/_region_policy",
+        _put_region_policy,
+        frozenset({"force"}),
+        feature="region_policy",
+    ),
+    _Route("DELETE", "/_inference/_region_policy", _delete_region_policy, feature="region_policy"),
     _Route("PUT", "/_inference/{task_type_or_id}", _put_endpoint, frozenset({"timeout"})),
     _Route(
         "PUT", "/_inference/{task_type_or_id}/{inference_id}", _put_endpoint, frozenset({"timeout"})
@@ -63,11 +78,13 @@ _ROUTES: Final[tuple[_Route, ...]] = (
         _delete_endpoint,
         frozenset({"dry_run", "force"}),
     ),
-    _Route("POST", "/_inference/{task_type_or_id}", _post_inference, frozenset({"timeout"})),
+    _Route(
+        "POST", "/_inference/{task_type_or_id}", _post_inference_by_release, frozenset({"timeout"})
+    ),
     _Route(
         "POST",
         "/_inference/{task_type_or_id}/{inference_id}",
-        _post_inference,
+        _post_inference_by_release,
         frozenset({"timeout"}),
     ),
     _Route("POST", "/_inference/{task_type_or_id}/_stream", _post_stream, frozenset({"timeout"})),

@@ -18,6 +18,8 @@ Flag by flag (the releases that have it, and what it changes):
   ``X-elastic-product``.
 - ``reasoning_fields`` (9.4+): chat ``reasoning`` and ``reasoning_details`` are accepted.
 - ``region_policy`` (9.5+) and ``non_streaming_chat`` (9.6+): for the routes of those APIs.
+- ``embedding_content_groups``, ``rerank_objects``, ``update_chunking_settings`` (9.5+): the
+  request shapes of those releases.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Profile:
         reasoning_fields: chat messages and requests may carry ``reasoning`` fields.
         region_policy: the region policy API exists.
         non_streaming_chat: ``chat_completion`` answers without ``_stream``.
+        embedding_content_groups: several items in one embedding ``content`` object.
+        rerank_objects: rerank ``query`` and ``input`` may be objects (text items).
+        update_chunking_settings: ``_update`` accepts ``chunking_settings``.
         inference_parser: the name of the strict inference body parser, quoted in its
             "unknown field" errors.
         minimum_wire_compatibility_version: shown by ``GET /``.
@@ -75,6 +80,9 @@ class Profile:
     reasoning_fields: bool
     region_policy: bool
     non_streaming_chat: bool
+    embedding_content_groups: bool
+    rerank_objects: bool
+    update_chunking_settings: bool
     inference_parser: str
     minimum_wire_compatibility_version: str
     minimum_index_compatibility_version: str
@@ -130,6 +138,12 @@ def profile_for(version: str) -> Profile:
         reasoning_fields=release >= (9, 4),  # spec RequestChatCompletion.reasoning: 9.4+
         region_policy=release >= (9, 5),  # spec get_region_policy (PY HEAD), ES 9.5
         non_streaming_chat=release >= (9, 6),  # ES PR #158022
+        # Spec: "available in Elasticsearch 9.5.0 and later" for several content items.
+        embedding_content_groups=release >= (9, 5),
+        # RerankRequest objects (InferenceString); not pinned by the spec, ±1 minor.
+        rerank_objects=release >= (9, 5),
+        # update's timeout is 9.5 (spec); chunking_settings came with it (not pinned).
+        update_chunking_settings=release >= (9, 5),
         # InferenceAction.NAME, the ObjectParser's name: "cluster:monitor/xpack/inference"
         # until the proxy took that privilege's place and it became internal (PR #121804).
         inference_parser=(
