@@ -15,24 +15,32 @@ How a request travels, mirroring ES's layers so that errors come out in ES's ord
    streaming checks -> on ``_stream`` an SSE ``event: error`` with the real status (§5.2).
 5. The "provider": the deterministic model (``_registry``), shaped by scripted :class:`Fault` s.
 
-Routes (the table in ``_routes``; one handler each):
+Routes (the table in ``_routes``; one handler each; ``_versions`` says which a release has):
 
 - ``GET /``; ``GET _inference[/_all|/{id}|/{task_type}/{id}|/{task_type}/_all]`` (§7.2).
-- ``PUT _inference[/{task_type}]/{id}`` (§7.1), ``PUT _inference[/{task_type}]/{id}/_update``
-  (§7.4), ``DELETE _inference[/{task_type}]/{id}[?dry_run][&force]`` (§7.3),
-  ``GET _inference/_services[/{task_type}]`` (§7.5). Known services: ``cohere``, ``elastic``,
-  ``elasticsearch``, ``emulator``, ``hugging_face``, ``openai`` (``_es_models._SERVICES``).
+- ``PUT _inference[/{task_type}]/{id}`` (§7.1; the task type may come in the body),
+  ``PUT _inference[/{task_type}]/{id}/_update`` (§7.4; 8.17+), ``DELETE
+  _inference[/{task_type}]/{id}[?dry_run][&force]`` (§7.3), ``GET
+  _inference/_services[/{task_type}]`` (§7.5; 8.18+). Known services: ``cohere``, ``elastic``,
+  ``elasticsearch``, ``elser``, ``emulator``, ``hugging_face``, ``openai`` (``_services``).
 - ``POST _inference[/{task_type}]/{id}`` (§6): completion, text_embedding (float, byte, bit),
-  sparse_embedding, rerank; chat_completion is refused (stream-only up to 9.5, §4.4).
+  sparse_embedding, rerank (9.5: query and inputs as objects), embedding (9.4: content
+  objects); chat_completion answers as one ``chat.completion`` object on 9.6 and is refused
+  ("only supports streaming", §4.4) before.
 - ``POST _inference[/{task_type}]/{id}/_stream`` (§4): completion deltas, or OpenAI-like
-  chat chunks (with tool calls) when the endpoint or URL is ``chat_completion``.
+  chat chunks (tool calls; 9.4+ content parts, reasoning and usage details) when the endpoint
+  or URL is ``chat_completion``.
+- ``PUT|GET|DELETE _inference/_region_policy`` (9.5+).
 
 Modules, one job each: ``_http`` (server, dispatch, routing, product header), ``_media_types``
 (§2.2 header rules), ``_exchange`` (the recorded request and handler context), ``_responses``
 (senders, fault-shaped streams), ``_faults`` (:class:`Fault` and its rules), ``_registry``
-(endpoints and deterministic answers), ``_request_body`` (strict body parsing), handlers per API
-family in ``_streaming``, ``_inference`` and ``_management``; request parsers and models in
-``_es_models``, error bodies in ``_es_errors``. This module is only the public face.
+(endpoints and deterministic answers), ``_versions`` (what each release does differently),
+``_request_body`` (strict body parsing); handlers per API family in ``_streaming``,
+``_inference``, ``_inference_routes``, ``_chat_completion``, ``_management`` and
+``_region_policy``; request parsers and models in ``_es_models``, ``_es_bodies``,
+``_chat_parts``, ``_chat_reasoning`` and ``_object_parser``; the service catalogue in
+``_services``; error bodies in ``_es_errors``. This module is only the public face.
 """
 
 from __future__ import annotations

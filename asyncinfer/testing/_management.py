@@ -20,7 +20,6 @@ from ._es_errors import (
     _java_str,
 )
 from ._es_models import (
-    _SERVICES,
     _check_id,
     _check_service_settings,
     _chunking_settings,
@@ -28,7 +27,6 @@ from ._es_models import (
     _parse_task_type,
     _remove_map,
     _resolve_task_type,
-    _services_catalogue,
 )
 from ._exchange import (
     _bool_param,
@@ -47,6 +45,10 @@ from ._registry import (
 from ._responses import (
     send_fault_json,
     send_json,
+)
+from ._services import (
+    _SERVICES,
+    _services_catalogue,
 )
 from ._wire import (
     _json,

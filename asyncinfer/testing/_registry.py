@@ -15,11 +15,13 @@ from ._es_errors import (
 )
 from ._es_models import (
     _DEFAULT_DIMENSIONS,
+    _group,
+    _prompt_text,
+)
+from ._services import (
     _GENERIC_SERVICE,
     _SECRET_KEYS,
     _SERVICES,
-    _group,
-    _prompt_text,
     _Service,
 )
 from ._wire import (
