@@ -4,17 +4,21 @@ Each test makes the YAML case's requests with asyncinfer against the emulator an
 the case asserts (``match``, ``length``, ``is_true``, ``catch``). Where the client refuses a
 request before sending it (a task type Elasticsearch does not have), the test checks that, and
 then sends the YAML's request itself to check the emulator's answer. Every case runs against
-the oldest, the first 8.18-style and the default release.
+the oldest, the first 8.18-style and the default release; the 9.5-9.6 cases at the end run
+against the releases that have their APIs.
 
 Sources: elastic/elasticsearch
 ``x-pack/plugin/src/yamlRestTest/resources/rest-api-spec/test/inference/inference_crud.yml``
 (index commits e43a3531 and, for its earlier cases, 09f0ae4d, whose ``models`` key became
 ``endpoints`` in 8.13) and elastic/elasticsearch-clients-tests ``tests/inference/10_basic.yml``
-(both stored revisions, read at pquentin/elasticsearch-clients-tests).
+(both stored revisions, read at pquentin/elasticsearch-clients-tests); the sources of the
+9.5-9.6 cases are named above them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -119,3 +123,185 @@ async def test_inference(es: ElasticsearchEmulator, client: asyncinfer.Inference
 
     deleted = await client.delete_endpoint("elser_model_test")
     assert deleted.acknowledged is True
+
+
+# --- 9.5-9.6 cases: each runs against the first release that has the API and the newest -------
+#
+# Sources: elastic/elasticsearch x-pack/plugin/inference/src/yamlRestTest/resources/
+# rest-api-spec/test/inference/200_chat_completion_non_streaming.yml (a225f97c) and
+# 170_region_policy_crud.yml (2cdcb000).
+
+NO_POLICY = "No region policy is configured for this deployment"
+
+
+@pytest.fixture(params=("9.5.0", "9.6.0"))
+async def es95(request: pytest.FixtureRequest) -> AsyncIterator[ElasticsearchEmulator]:
+    """A release with the region policy API (9.5+), no policy stored."""
+    async with ElasticsearchEmulator(version=request.param) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def client95(es95: ElasticsearchEmulator) -> AsyncIterator[asyncinfer.InferenceClient]:
+    async with asyncinfer.InferenceClient(es95.url, retries=0) as c:
+        yield c
+        # teardown: delete_region_policy, catch: missing
+        with contextlib.suppress(asyncinfer.NotFoundError):
+            await c.delete_region_policy()
+
+
+# 200_chat_completion_non_streaming.yml, "Non-streaming chat completion returns a single JSON
+# response". The YAML's test service echoes the input upper-cased with 1-token counts; the
+# emulator's deterministic model answers instead, so the test checks the same fields against it.
+async def test_non_streaming_chat_completion_returns_a_single_json_response() -> None:
+    async with (
+        ElasticsearchEmulator(version="9.6.0") as es,
+        asyncinfer.InferenceClient(es.url, retries=0) as client,
+    ):
+        await client.put_endpoint(
+            "chat_completion",
+            "test-non-streaming-cc",
+            service="openai",
+            service_settings={"model_id": "test-model", "api_key": "test-key"},
+        )
+        messages = [{"role": "user", "content": "hello world"}]
+        answer = await client.chat_completion("test-non-streaming-cc", messages)
+        assert es.requests[-1].path == "/_inference/chat_completion/test-non-streaming-cc"
+        assert answer.object == "chat.completion"
+        assert answer.model == "test-model"
+        assert answer.id  # is_true: id
+        (choice,) = answer.choices  # is_true: choices
+        assert choice.index == 0
+        assert choice.message.role == "assistant"
+        assert choice.message.content == "".join(
+            es.chat_answer_for("test-non-streaming-cc", messages)
+        )
+        assert choice.finish_reason == "stop"
+        usage = answer.usage
+        assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
+        assert usage.total_tokens == usage.completion_tokens + usage.prompt_tokens
+
+
+# 170_region_policy_crud.yml, "Put region policy with allowed_regions"
+async def test_put_region_policy_with_allowed_regions(client95: asyncinfer.InferenceClient) -> None:
+    info = await client95.put_region_policy(
+        allowed_regions=[("aws", "us-east-1"), ("aws", "eu-west-1")],
+        fallback_region=("aws", "us-east-1"),
+    )
+    policy = info.raw["region_policy"]
+    assert policy["allowed_regions"] == [
+        {"csp": "aws", "region": "us-east-1"},
+        {"csp": "aws", "region": "eu-west-1"},
+    ]
+    assert policy["fallback_region"] == {"csp": "aws", "region": "us-east-1"}
+    assert info.region_policy.allowed_regions == [
+        asyncinfer.CspRegion("aws", "us-east-1"),
+        asyncinfer.CspRegion("aws", "eu-west-1"),
+    ]
+    assert info.created_at  # is_true
+    assert (info.created_by, info.updated_at, info.updated_by) == (None, None, None)  # is_false
+    assert await client95.delete_region_policy() is True
+
+
+# 170_region_policy_crud.yml, "Put region policy with allowed_geos"
+async def test_put_region_policy_with_allowed_geos(client95: asyncinfer.InferenceClient) -> None:
+    info = await client95.put_region_policy(allowed_geos=["us", "eu"])
+    assert info.raw["region_policy"]["allowed_geos"] == ["us", "eu"]
+    assert info.region_policy.allowed_geos == ["us", "eu"]
+    assert info.created_at
+    assert (info.created_by, info.updated_at, info.updated_by) == (None, None, None)
+
+
+# 170_region_policy_crud.yml, "Get region policy"
+async def test_get_region_policy(client95: asyncinfer.InferenceClient) -> None:
+    await client95.put_region_policy(
+        allowed_regions=[("gcp", "us-central1")], fallback_region=("gcp", "us-central1")
+    )
+    info = await client95.get_region_policy()
+    assert info.raw["region_policy"]["allowed_regions"] == [{"csp": "gcp", "region": "us-central1"}]
+    assert info.region_policy.fallback_region == asyncinfer.CspRegion("gcp", "us-central1")
+    assert info.created_at
+    assert (info.created_by, info.updated_at, info.updated_by) == (None, None, None)
+
+
+# 170_region_policy_crud.yml, "Delete region policy", "Get region policy when none exists" and
+# "Delete region policy when none exists"
+async def test_delete_region_policy(client95: asyncinfer.InferenceClient) -> None:
+    with pytest.raises(asyncinfer.NotFoundError) as none_yet:
+        await client95.get_region_policy()
+    assert none_yet.value.reason == NO_POLICY
+    await client95.put_region_policy(allowed_geos=["us"])
+    assert await client95.delete_region_policy() is True  # acknowledged: true
+    for call in (client95.get_region_policy, client95.delete_region_policy):
+        with pytest.raises(asyncinfer.NotFoundError) as missing:  # catch: missing
+            await call()
+        assert missing.value.status == 404
+        assert missing.value.reason == NO_POLICY
+
+
+# 170_region_policy_crud.yml, "Put region policy replaces existing"
+async def test_put_region_policy_replaces_existing(client95: asyncinfer.InferenceClient) -> None:
+    first = await client95.put_region_policy(allowed_geos=["us"])
+    await client95.put_region_policy(allowed_regions=[("azure", "eastus")])
+    info = await client95.get_region_policy()
+    assert "allowed_geos" not in info.raw["region_policy"]  # is_false
+    assert info.region_policy.allowed_geos is None
+    assert info.region_policy.allowed_regions == [asyncinfer.CspRegion("azure", "eastus")]
+    assert info.created_at == first.created_at  # is_true; kept from the first PUT
+    assert info.updated_at  # is_true
+    assert (info.created_by, info.updated_by) == (None, None)
+
+
+# 170_region_policy_crud.yml, the four "Put region policy rejects ..." cases. The client refuses
+# each before any I/O; the YAML's own body then gets ES's 400 from the emulator.
+@pytest.mark.parametrize(
+    ("fields", "body", "reason", "cause"),
+    [
+        pytest.param(
+            None, {"allowed_geos": ["us"]}, r"unknown field \[allowed_geos\]", None, id="top-level"
+        ),
+        pytest.param(
+            {"allowed_geos": ["us"], "allowed_regions": [("aws", "us-east-1")]},
+            {
+                "region_policy": {
+                    "allowed_geos": ["us"],
+                    "allowed_regions": [{"csp": "aws", "region": "us-east-1"}],
+                }
+            },
+            r"failed to parse field \[region_policy\]",
+            "not allowed together",
+            id="both",
+        ),
+        pytest.param(
+            {"allowed_geos": []},
+            {"region_policy": {"allowed_geos": []}},
+            r"\[region_policy\.allowed_geos\] must not be empty",
+            None,
+            id="empty-geos",
+        ),
+        pytest.param(
+            {"allowed_regions": []},
+            {"region_policy": {"allowed_regions": []}},
+            r"\[region_policy\.allowed_regions\] must not be empty",
+            None,
+            id="empty-regions",
+        ),
+    ],
+)
+async def test_put_region_policy_rejects(
+    es95: ElasticsearchEmulator,
+    client95: asyncinfer.InferenceClient,
+    fields: dict[str, Any] | None,
+    body: dict[str, Any],
+    reason: str,
+    cause: str | None,
+) -> None:
+    if fields is not None:
+        with pytest.raises(asyncinfer.InvalidRequestError):
+            await client95.put_region_policy(**fields)
+        assert es95.requests == []
+    status, answer = await send(es95, "PUT", "/_inference/_region_policy", body)
+    assert status == 400  # catch: bad_request
+    assert re.search(reason, answer["error"]["reason"])
+    if cause is not None:
+        assert cause in answer["error"]["caused_by"]["reason"]
