@@ -26,7 +26,7 @@ from asyncinfer import (
     TextPart,
     UserMessage,
 )
-from asyncinfer.testing import ElasticsearchEmulator
+from asyncinfer.testing import ElasticsearchEmulator, Fault
 
 BOM = b"\xef\xbb\xbf"
 CHAT = "/_inference/chat_completion/chat/_stream"
@@ -466,3 +466,33 @@ async def test_reasoning_detail_fragments_are_joined_by_index() -> None:
     assert message.usage.completion_tokens_details == asyncinfer.CompletionTokensDetails(
         reasoning_tokens=7
     )
+
+
+async def test_a_reasoning_details_chunk_is_output_so_a_later_error_is_not_retried(
+    es94: ElasticsearchEmulator,
+) -> None:
+    # An encrypted-reasoning model may send reasoning_details with no reasoning text: the
+    # caller has seen model output, so a retry would replay it.
+    def event(chunk: dict[str, Any]) -> bytes:
+        return BOM + b"event: message\ndata: " + orjson.dumps(chunk) + b"\n\n"
+
+    head = {"id": "c1", "model": "m", "object": "chat.completion.chunk"}
+    role = {**head, "choices": [{"delta": {"role": "assistant"}, "index": 0}]}
+    detail = {"type": "reasoning.encrypted", "index": 0, "data": "opaque"}
+    details = {**head, "choices": [{"delta": {"reasoning_details": [detail]}, "index": 0}]}
+    error = orjson.dumps(
+        {"error": {"type": "status_exception", "reason": "rate limited"}, "status": 429}
+    )
+    body = event(role) + event(details) + BOM + b"event: error\ndata: " + error + b"\n\n"
+    es94.add_fault(Fault(raw_body=body))
+    async with InferenceClient(es94.url, retries=2) as client:
+        stream = client.stream_chat_completion("chat", [{"role": "user", "content": "Hi"}])
+        seen = []
+        with pytest.raises(asyncinfer.StreamApiError) as info:
+            async for chunk in stream:
+                seen.append(chunk)
+    assert info.value.status == 429
+    assert [d.type for c in seen for ch in c.choices for d in ch.delta.reasoning_details] == [
+        "reasoning.encrypted"
+    ]
+    assert len(es94.requests) == 1, "not retried after output"

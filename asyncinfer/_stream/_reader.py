@@ -265,7 +265,7 @@ class ChatReader(Reader[ChatCompletionChunk]):
 
     def __init__(self, response: Response, *, max_event_bytes: int, keep: int | None) -> None:
         super().__init__(response, max_event_bytes=max_event_bytes, keep=keep)
-        self.output = False  # content, a refusal, reasoning or a tool call arrived
+        self.output = False  # content, a refusal, reasoning (text or details) or a tool call
         # Tracked whatever the ledger keeps: the relay's closing event and the CLI need them.
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -313,7 +313,13 @@ class ChatReader(Reader[ChatCompletionChunk]):
             self.usage = chunk.usage
         for choice in chunk.choices:
             delta = choice.delta
-            if delta.content or delta.tool_calls or delta.refusal or delta.reasoning:
+            if (
+                delta.content
+                or delta.tool_calls
+                or delta.refusal
+                or delta.reasoning
+                or delta.reasoning_details  # encrypted reasoning may come with no text
+            ):
                 self.output = True
             if choice.index == 0 and choice.finish_reason is not None:
                 self.finish_reason = choice.finish_reason
