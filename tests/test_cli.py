@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import orjson
+import pytest
 
 import asyncinfer
 from asyncinfer._cli import connect, errors, output, parsing
@@ -137,7 +138,7 @@ async def eventually(condition: Callable[[], bool]) -> None:
 async def test_stream_without_a_url_uses_the_built_in_emulator() -> None:
     result = await run("stream", "What is Elastic?", "--stats")
     assert result.code == 0, result.err
-    assert "built-in emulator" in result.err and "'demo'" in result.err
+    assert "built-in emulator" in result.err and "'my-endpoint'" in result.err
     assert "time to first token" in result.err
     assert result.out.startswith("What is Elastic?")  # the demo model echoes the prompt first
     # A budget of whole sentences: at most DEMO_ANSWER_TOKENS words, ending on a sentence.
@@ -478,8 +479,8 @@ async def test_serve_runs_the_emulator_until_ctrl_c() -> None:
         url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
         async with asyncinfer.InferenceClient(url) as client:
-            text = await client.stream_completion("demo", "hello").read_text()
-            embedded = await client.text_embedding("demo-embedding", "hello")
+            text = await client.stream_completion("my-endpoint", "hello").read_text()
+            embedded = await client.text_embedding("my-embeddings", "hello")
             endpoints = await client.get_endpoints()
         assert text.startswith("hello")
         assert len(embedded.embeddings) == 1
@@ -489,6 +490,65 @@ async def test_serve_runs_the_emulator_until_ctrl_c() -> None:
     assert proc.returncode == 0
     assert "Traceback" not in err.decode()
     assert f"emulator listening on {url}" in err.decode()
+
+
+async def test_serve_adds_endpoints_and_requires_the_api_key() -> None:
+    async with start(
+        "serve", "--port", "0", "--endpoint", "completion:my-gpt", "--endpoint",
+        "rerank:my-ranker", "--api-key", "s3cret",
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+        async with asyncinfer.InferenceClient(url) as anonymous:
+            with pytest.raises(asyncinfer.AuthenticationError) as refused:
+                await anonymous.get_endpoints()
+        assert refused.value.error_type == "security_exception"
+        async with asyncinfer.InferenceClient(url, api_key="s3cret") as client:
+            endpoints = {(e.inference_id, e.task_type) for e in await client.get_endpoints()}
+            text = await client.stream_completion("my-gpt", "hello").read_text()
+        assert {("my-gpt", "completion"), ("my-ranker", "rerank")} <= endpoints
+        assert {(i, t) for t, i in connect.DEMO_ENDPOINTS.items()} <= endpoints
+        assert text.startswith("hello")
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0
+    assert "my-gpt (completion)" in err.decode() and "ApiKey" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("completion", "argument --endpoint: expected TASK:ID"),
+        ("completion:", "argument --endpoint: expected TASK:ID"),
+        ("bogus:x", "--endpoint bogus:x: unknown task_type 'bogus'"),
+    ],
+)
+async def test_serve_refuses_a_bad_endpoint(spec: str, message: str) -> None:
+    result = await run("serve", "--port", "0", "--endpoint", spec)
+    assert result.code == 2
+    assert message in result.err
+    assert result.out == ""  # refused before it listens
+
+
+async def test_serve_defaults_to_the_newest_release_and_the_docs_endpoints() -> None:
+    async with start("serve", "--port", "0") as proc:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+        async with asyncinfer.InferenceClient(url) as client:
+            # Non-streaming chat_completion and region policies came in 9.6 and 9.5.
+            chat = await client.chat_completion("my-chat", [{"role": "user", "content": "hi"}])
+            vectors = await client.embedding("my-multimodal", ["a text"])
+        assert chat.raw and len(vectors.embeddings) == 1
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0
+
+
+def test_the_demo_endpoints_are_the_docs_endpoints() -> None:
+    emulator = ElasticsearchEmulator(version=connect.DEMO_ES_VERSION)
+    created = emulator.add_docs_endpoints()
+    assert sorted(created) == sorted(connect.DEMO_ENDPOINTS.values())
+    assert set(emulator.endpoints) == set(connect.DEMO_ENDPOINTS.items())
 
 
 # --- errors, exit codes, logging -------------------------------------------------------------

@@ -27,6 +27,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _endpoint_spec(value: str) -> tuple[str, str]:
+    task_type, colon, inference_id = value.partition(":")
+    if not colon or not task_type or not inference_id:
+        raise argparse.ArgumentTypeError(f"expected TASK:ID, e.g. completion:my-gpt, got {value!r}")
+    return task_type, inference_id
+
+
 def _json_object(value: str) -> dict[str, Any]:
     try:
         parsed = orjson.loads(value)
@@ -88,8 +95,13 @@ def _target_options() -> argparse.ArgumentParser:
 
 
 def _add_stats(parser: argparse.ArgumentParser) -> None:
+    # None: decided by the connection (on for the built-in emulator's demo, off for a cluster).
     parser.add_argument(
-        "--stats", action="store_true", help="time to first token, tokens/s and totals on stderr"
+        "--stats",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time to first token, tokens/s and totals on stderr (default: only when the "
+        "built-in emulator answers)",
     )
 
 
@@ -213,7 +225,21 @@ def _add_serve(sub: _Subparsers, verbose: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--es-version",
         metavar="X.Y.Z",
-        help="the Elasticsearch release to reproduce, 8.16.0 or later (default 9.2.0)",
+        help="the Elasticsearch release to reproduce, 8.16.0 or later (default 9.6.0, the "
+        "newest the emulator knows)",
+    )
+    serve.add_argument(
+        "--endpoint",
+        type=_endpoint_spec,
+        action="append",
+        default=[],
+        metavar="TASK:ID",
+        help="also create this endpoint, e.g. completion:my-gpt (repeatable)",
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require 'Authorization: ApiKey KEY' on every request (else Elasticsearch's 401)",
     )
 
 
