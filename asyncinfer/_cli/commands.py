@@ -163,7 +163,11 @@ async def _endpoints_change(
         deleted = await client.delete_endpoint(
             args.inference_id, task_type=args.task_type, dry_run=args.dry_run, force=args.force
         )
-        console.write(show(deleted.raw))
+        shown = dict(deleted.raw)
+        if not shown.get("error_message", True):
+            # Elasticsearch sends "" when nothing uses the endpoint: no message, none shown.
+            del shown["error_message"]
+        console.write(show(shown))
 
 
 async def _endpoints(args: argparse.Namespace, console: Console) -> int:
