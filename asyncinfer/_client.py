@@ -109,7 +109,9 @@ class InferenceClient(_FanoutAPI, _EndpointsAPI):
             certificate in it, such as the CA whose fingerprint Elasticsearch prints at first
             start. Pinning replaces CA verification.
         product_check: Require ``X-elastic-product: Elasticsearch`` on the first successful
-            answer, as the official clients do.
+            answer, as the official clients do, and on an error answer that no proxy would
+            send (a 4xx but 401, 403, 407, 408, 429), so that a URL that is not
+            Elasticsearch raises ``UnsupportedProductError``, not ``NotFoundError``.
         product_check_streams: Set to false to tolerate the header's absence on ``_stream``
             answers, which Elasticsearch 8.16.0-8.17.0 often omitted.
         sniff_on_start: Replace ``hosts`` with the cluster's nodes (``GET _nodes/_all/http``)

@@ -122,9 +122,12 @@ class TLSError(ConnectError):
 
 
 class UnsupportedProductError(TransportError):
-    """The server's first successful answer lacked ``X-elastic-product: Elasticsearch``.
+    """The server is not Elasticsearch: its answer lacked ``X-elastic-product: Elasticsearch``.
 
-    The official clients make the same check; pass ``product_check=False`` to skip it.
+    Checked until one answer carries the header: on a 2xx, as the official clients check,
+    and on a 4xx other than 401, 403, 407, 408 and 429 (Elasticsearch sends the header with
+    its errors; a web server's 404 is not "endpoint not found"). Proxies' own answers (those
+    statuses and 5xx) stay :class:`ApiError`. Pass ``product_check=False`` to skip it.
     """
 
 

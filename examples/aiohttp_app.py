@@ -29,7 +29,7 @@ from asyncinfer.testing import ElasticsearchEmulator
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 
-DEMO_ENDPOINT = "demo"
+DEMO_ENDPOINT = "my-endpoint"  # the name the docs use
 # Slow enough that a person sees the answer arrive token by token (as `asyncinfer stream`).
 DEMO_EVENT_DELAY_S = 0.04
 
@@ -108,7 +108,7 @@ def create_app(
     Args:
         elasticsearch_url: Elasticsearch's URL; None starts a built-in emulator.
         inference_id: The completion endpoint; required with a URL (the emulator's is
-            ``demo`` by default).
+            ``my-endpoint`` by default).
         api_key: An Elasticsearch API key.
 
     Raises:

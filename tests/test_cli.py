@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 import attrs
 import orjson
+import pytest
+from aiohttp import web
 
 import asyncinfer
 from asyncinfer._cli import connect, errors, output, parsing
@@ -137,7 +140,7 @@ async def eventually(condition: Callable[[], bool]) -> None:
 async def test_stream_without_a_url_uses_the_built_in_emulator() -> None:
     result = await run("stream", "What is Elastic?", "--stats")
     assert result.code == 0, result.err
-    assert "built-in emulator" in result.err and "'demo'" in result.err
+    assert "built-in emulator" in result.err and "'my-endpoint'" in result.err
     assert "time to first token" in result.err
     assert result.out.startswith("What is Elastic?")  # the demo model echoes the prompt first
     # A budget of whole sentences: at most DEMO_ANSWER_TOKENS words, ending on a sentence.
@@ -354,6 +357,30 @@ async def test_batch_progress_bar_only_on_a_terminal(
     assert result.err.endswith("\n")
 
 
+async def test_a_batch_against_a_closed_port_fails_fast_and_counts_failures(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = tmp_path / "prompts.txt"
+    source.write_text("".join(f"prompt {i}\n" for i in range(60)))
+    result = await run_with_terminal_stderr(
+        "complete", "--input-file", str(source), "-i", "my-endpoint",
+        url=f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    records = result.json_lines()
+    assert len(records) == 60
+    assert {r["error"]["type"] for r in records} <= {"ConnectError", "CircuitOpenError"}
+    assert records[-1]["error"]["type"] == "CircuitOpenError"  # the rest failed at once
+    assert result.code == 3
+    bars = [line for line in result.err.split("\r") if "/60 " in line]
+    assert re.match(r"60/60 █{24} 100% +[\d.]+/s in \d+s · 60 failed", bars[-1]), bars[-1]
+    assert result.err.splitlines()[-1] == (
+        "asyncinfer: 60 of 60 inputs failed (see their error objects)"
+    )
+
+
 async def test_ctrl_c_in_a_batch(es: ElasticsearchEmulator) -> None:
     es.add_fault(Fault(stall_after=0), times=None)  # every request hangs
     async with start(
@@ -478,8 +505,8 @@ async def test_serve_runs_the_emulator_until_ctrl_c() -> None:
         url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
         async with asyncinfer.InferenceClient(url) as client:
-            text = await client.stream_completion("demo", "hello").read_text()
-            embedded = await client.text_embedding("demo-embedding", "hello")
+            text = await client.stream_completion("my-endpoint", "hello").read_text()
+            embedded = await client.text_embedding("my-embeddings", "hello")
             endpoints = await client.get_endpoints()
         assert text.startswith("hello")
         assert len(embedded.embeddings) == 1
@@ -489,6 +516,154 @@ async def test_serve_runs_the_emulator_until_ctrl_c() -> None:
     assert proc.returncode == 0
     assert "Traceback" not in err.decode()
     assert f"emulator listening on {url}" in err.decode()
+
+
+async def test_serve_adds_endpoints_and_requires_the_api_key() -> None:
+    async with start(
+        "serve", "--port", "0", "--endpoint", "completion:my-gpt", "--endpoint",
+        "rerank:my-ranker", "--api-key", "s3cret",
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+        async with asyncinfer.InferenceClient(url) as anonymous:
+            with pytest.raises(asyncinfer.AuthenticationError) as refused:
+                await anonymous.get_endpoints()
+        assert refused.value.error_type == "security_exception"
+        async with asyncinfer.InferenceClient(url, api_key="s3cret") as client:
+            endpoints = {(e.inference_id, e.task_type) for e in await client.get_endpoints()}
+            text = await client.stream_completion("my-gpt", "hello").read_text()
+        assert {("my-gpt", "completion"), ("my-ranker", "rerank")} <= endpoints
+        assert {(i, t) for t, i in connect.DEMO_ENDPOINTS.items()} <= endpoints
+        assert text.startswith("hello")
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0
+    assert "my-gpt (completion)" in err.decode() and "ApiKey" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("completion", "argument --endpoint: expected TASK:ID"),
+        ("completion:", "argument --endpoint: expected TASK:ID"),
+        ("bogus:x", "--endpoint bogus:x: unknown task_type 'bogus'"),
+    ],
+)
+async def test_serve_refuses_a_bad_endpoint(spec: str, message: str) -> None:
+    result = await run("serve", "--port", "0", "--endpoint", spec)
+    assert result.code == 2
+    assert message in result.err
+    assert result.out == ""  # refused before it listens
+
+
+async def test_serve_defaults_to_the_newest_release_and_the_docs_endpoints() -> None:
+    async with start("serve", "--port", "0") as proc:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+        async with asyncinfer.InferenceClient(url) as client:
+            # Non-streaming chat_completion and region policies came in 9.6 and 9.5.
+            chat = await client.chat_completion("my-chat", [{"role": "user", "content": "hi"}])
+            vectors = await client.embedding("my-multimodal", ["a text"])
+        assert chat.raw and len(vectors.embeddings) == 1
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0
+
+
+def test_the_demo_endpoints_are_the_docs_endpoints() -> None:
+    emulator = ElasticsearchEmulator(version=connect.DEMO_ES_VERSION)
+    created = emulator.add_docs_endpoints()
+    assert sorted(created) == sorted(connect.DEMO_ENDPOINTS.values())
+    assert set(emulator.endpoints) == set(connect.DEMO_ENDPOINTS.items())
+
+
+# --- small usage mistakes --------------------------------------------------------------------
+
+
+async def test_a_blank_prompt_is_refused_like_an_empty_one(es: ElasticsearchEmulator) -> None:
+    es.add_endpoint("my-chat", "chat_completion")
+    results = await asyncio.gather(
+        run("stream", "   ", "-i", "my-endpoint", url=es.url),
+        run("stream", "", "-i", "my-endpoint", url=es.url),
+        run("chat", " \t ", "-i", "my-chat", url=es.url),
+        run("complete", "\n", "-i", "my-endpoint", url=es.url),
+    )
+    for result, name in zip(results, ["prompt", "prompt", "message", "prompt"], strict=True):
+        assert result.code == 2, result
+        assert result.err == f"asyncinfer: error: give a {name} as an argument or on stdin\n"
+    assert es.requests == []  # refused before any request
+
+
+async def test_an_unknown_option_shows_the_sub_commands_usage() -> None:
+    stream, delete, top = await asyncio.gather(
+        run("stream", "--bogus"),
+        run("endpoints", "delete", "x", "--bogus"),
+        run("--bogus", "stream", "hi"),
+    )
+    assert stream.code == 2
+    assert stream.err.startswith("usage: asyncinfer stream "), stream.err
+    assert "--stats" in stream.err  # the sub-command's own options
+    assert "asyncinfer stream: error: unrecognized arguments: --bogus" in stream.err
+    assert delete.code == 2
+    assert delete.err.startswith("usage: asyncinfer endpoints delete "), delete.err
+    assert "asyncinfer endpoints delete: error: unrecognized arguments: --bogus" in delete.err
+    # Before the sub-command too, the usage shown is of the command line that was run.
+    assert top.code == 2
+    assert top.err.startswith("usage: asyncinfer stream "), top.err
+    assert "unrecognized arguments: --bogus" in top.err
+
+
+async def test_negative_retries_are_refused_naming_the_option() -> None:
+    result = await run("stream", "hi", "--retries", "-1")
+    assert result.code == 2
+    assert "argument --retries: must be >= 0, got '-1'" in result.err
+    assert result.out == ""
+
+
+@pytest.mark.parametrize("product_header", [None, "Kibana"])
+async def test_a_url_that_is_not_elasticsearch_names_the_product_check(
+    product_header: str | None,
+) -> None:
+    async def not_found(request: web.Request) -> web.Response:
+        headers = {} if product_header is None else {"X-elastic-product": product_header}
+        return web.Response(status=404, text="404: Not Found", headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        result = await run("stream", "hi", "-i", "x", url=f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+    assert result.code == 3, result  # a transport error: the server is not one we can use
+    assert result.err.startswith("asyncinfer: UnsupportedProductError: "), result.err
+    assert "X-elastic-product: Elasticsearch" in result.err
+    assert "status 404" in result.err
+
+
+async def test_a_dry_run_delete_shows_error_message_only_when_there_is_one(
+    es: ElasticsearchEmulator,
+) -> None:
+    es.add_endpoint("unused")
+    es.add_endpoint("used")
+    es.add_pipeline_reference("used", "my-pipeline")
+    unused, unused_json, used = await asyncio.gather(
+        run("endpoints", "delete", "unused", "--dry-run", url=es.url),
+        run("endpoints", "delete", "unused", "--dry-run", "--json", url=es.url),
+        run("endpoints", "delete", "used", "--dry-run", "--json", url=es.url),
+    )
+    for result in (unused, unused_json, used):
+        assert result.code == 0, result.err
+    assert orjson.loads(unused.out) == orjson.loads(unused_json.out)
+    assert "error_message" not in orjson.loads(unused.out)
+    assert orjson.loads(unused.out)["acknowledged"] is False
+    shown = orjson.loads(used.out)
+    assert shown["pipelines"] == ["my-pipeline"]
+    assert shown["error_message"]  # a real refusal is still shown
 
 
 # --- errors, exit codes, logging -------------------------------------------------------------

@@ -245,6 +245,35 @@ def test_default_answer_ends_on_a_whole_sentence(tokens: int) -> None:
     assert len(text.split()) <= tokens
 
 
+@pytest.mark.parametrize(
+    ("version", "missing"),
+    [("9.6.0", set()), ("9.2.0", {"my-multimodal"}), ("8.16.0", {"my-multimodal", "my-chat"})],
+)
+async def test_the_docs_endpoints_leave_out_task_types_the_version_lacks(
+    version: str, missing: set[str]
+) -> None:
+    docs = {
+        ("completion", "my-endpoint"),
+        ("chat_completion", "my-chat"),
+        ("text_embedding", "my-embeddings"),
+        ("sparse_embedding", "my-elser"),
+        ("rerank", "my-reranker"),
+        ("embedding", "my-multimodal"),
+    }
+    async with ElasticsearchEmulator(version=version) as es:
+        assert es.endpoints == []  # a new emulator has none: tests see only their own
+        created = es.add_docs_endpoints(event_delay=0.01, answer_tokens=12)
+        assert set(es.endpoints) == {(t, i) for t, i in docs if i not in missing}
+        assert sorted(created) == sorted(i for _, i in docs if i not in missing)
+        assert len(es.answer_for("my-endpoint", "hi there")) <= 12
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{es.url}/_inference/my-embeddings") as resp,
+        ):
+            settings = (await resp.json())["endpoints"][0]["service_settings"]
+        assert settings["dimensions"] == 8
+
+
 def test_a_budget_below_one_sentence_is_still_honoured() -> None:
     es = ElasticsearchEmulator()
     es.add_endpoint("tiny", answer_tokens=5)

@@ -341,11 +341,12 @@ async def test_serve_es_version(serve_8_16: tuple[asyncio.subprocess.Process, st
         endpoints = {e.inference_id for e in await client.get_endpoints()}
         with pytest.raises(asyncinfer.NotFoundError):
             await client.get_services()
-    assert "demo" in endpoints and "demo-chat" not in endpoints  # no chat before 8.18
+    # The docs' endpoints but those of task types 8.16 lacks: chat (8.18) and embedding (9.4).
+    assert endpoints == {"my-endpoint", "my-embeddings", "my-elser", "my-reranker"}
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0, err
-    assert b"demo-chat" not in err
+    assert b"my-chat" not in err and b"my-multimodal" not in err
 
 
 async def test_serve_refuses_an_unsupported_version() -> None:

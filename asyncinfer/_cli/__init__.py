@@ -36,7 +36,7 @@ from .errors import (
 )
 from .inputs import read_inputs
 from .output import Console
-from .parsing import build_parser
+from .parsing import parse_args
 
 __all__ = ["main"]
 
@@ -58,7 +58,7 @@ def _configure_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see docs/cli.md)."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     _configure_logging(args.verbose)
     console = Console(sys.stdout, sys.stderr)
     try:

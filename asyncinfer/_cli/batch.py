@@ -51,9 +51,9 @@ class _Results:
         else:
             record["result"] = outcome
         self._lines[index] = dumps(record)
-        self._write_ready()
+        self._write_ready(failed="error" in record)
 
-    def _write_ready(self) -> None:
+    def _write_ready(self, *, failed: bool) -> None:
         # On a terminal shared with the bar, the bar is erased first and redrawn after.
         lines = self._lines
         shared = self._stdout_is_tty and lines[self._written] is not None
@@ -63,7 +63,7 @@ class _Results:
             self._console.write(line)
             lines[self._written] = ""  # written: keep no copy
             self._written += 1
-        self.progress.advance(redraw=shared)
+        self.progress.advance(failed=failed, redraw=shared)
 
 
 async def complete_batch(args: argparse.Namespace, console: Console) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncinfer
 
 from .batch import complete_batch
-from .connect import add_demo_endpoints, connect
+from .connect import DEMO_ES_VERSION, add_demo_endpoints, connect
 from .errors import EXIT_OK, CliUsageError
 from .output import Console, Spinner, dumps, pretty
 
@@ -45,7 +45,9 @@ async def _relay(
                 elif text:
                     console.write(text)
     console.end_line()
-    if args.stats:
+    # The demo (no cluster configured) shows what the stream measured unless told not to.
+    demo = not (args.url or args.cloud_id)
+    if args.stats or (args.stats is None and demo):
         elapsed = time.perf_counter() - start
         ttft = "n/a" if first is None else f"{(first - start) * 1000:.1f} ms"
         stats = (
@@ -161,7 +163,11 @@ async def _endpoints_change(
         deleted = await client.delete_endpoint(
             args.inference_id, task_type=args.task_type, dry_run=args.dry_run, force=args.force
         )
-        console.write(show(deleted.raw))
+        shown = dict(deleted.raw)
+        if not shown.get("error_message", True):
+            # Elasticsearch sends "" when nothing uses the endpoint: no message, none shown.
+            del shown["error_message"]
+        console.write(show(shown))
 
 
 async def _endpoints(args: argparse.Namespace, console: Console) -> int:
@@ -178,17 +184,28 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
 
     if args.event_delay < 0:
         raise CliUsageError("--event-delay must be >= 0")
-    version = {} if args.es_version is None else {"version": args.es_version}
     try:
         emulator = ElasticsearchEmulator(
-            host=args.host, port=args.port, event_delay=args.event_delay, **version
+            host=args.host,
+            port=args.port,
+            event_delay=args.event_delay,
+            version=args.es_version or DEMO_ES_VERSION,
+            api_key=args.api_key,
         )
     except ValueError as exc:
         raise CliUsageError(f"--es-version: {exc}") from None
+    add_demo_endpoints(emulator, None)
+    for task_type, inference_id in args.endpoint:
+        try:
+            emulator.add_endpoint(inference_id, task_type)
+        except ValueError as exc:
+            raise CliUsageError(f"--endpoint {task_type}:{inference_id}: {exc}") from None
     async with emulator:
-        add_demo_endpoints(emulator, None)
         endpoints = ", ".join(f"{i} ({t})" for t, i in emulator.endpoints)
-        console.note(f"emulator listening on {emulator.url}; endpoints: {endpoints}; Ctrl-C stops")
+        auth = "; requests need 'Authorization: ApiKey <--api-key>'" if args.api_key else ""
+        console.note(
+            f"emulator listening on {emulator.url}; endpoints: {endpoints}{auth}; Ctrl-C stops"
+        )
         console.write(emulator.url + "\n")  # for scripts: the URL alone on stdout
         await asyncio.Event().wait()
     return EXIT_OK

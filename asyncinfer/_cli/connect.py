@@ -16,14 +16,19 @@ from .output import Console
 if TYPE_CHECKING:
     from asyncinfer.testing import ElasticsearchEmulator
 
-# The demo endpoints of the built-in emulator (and of `serve`), by task type.
+# The endpoints of the built-in emulator (and of `serve`), by task type: the names README.md and
+# docs/ use (ElasticsearchEmulator.add_docs_endpoints), so that their examples run as pasted.
 DEMO_ENDPOINTS = {
-    "completion": "demo",
-    "chat_completion": "demo-chat",
-    "text_embedding": "demo-embedding",
-    "sparse_embedding": "demo-sparse",
-    "rerank": "demo-rerank",
+    "completion": "my-endpoint",
+    "chat_completion": "my-chat",
+    "text_embedding": "my-embeddings",
+    "sparse_embedding": "my-elser",
+    "rerank": "my-reranker",
+    "embedding": "my-multimodal",
 }
+# The newest release the emulator reproduces: the docs show its APIs (embedding 9.4,
+# region policy 9.5, non-streaming chat 9.6). ElasticsearchEmulator itself defaults to 9.2.0.
+DEMO_ES_VERSION = "9.6.0"
 # Slow enough that a person sees the answer arrive token by token (~25 events/s).
 DEMO_EVENT_DELAY_S = 0.04
 DEMO_ANSWER_TOKENS = 60
@@ -41,18 +46,9 @@ def check_connection(args: argparse.Namespace) -> None:
 
 
 def add_demo_endpoints(emulator: ElasticsearchEmulator, event_delay: float | None) -> None:
-    """The demo endpoint of every task type the emulator's Elasticsearch version knows;
+    """The docs' endpoint of every task type the emulator's Elasticsearch version knows;
     ``event_delay`` applies to the streaming ones."""
-    for task_type, inference_id in DEMO_ENDPOINTS.items():
-        try:
-            emulator.add_endpoint(
-                inference_id,
-                task_type,
-                answer_tokens=DEMO_ANSWER_TOKENS,
-                event_delay=event_delay if task_type in ("completion", "chat_completion") else None,
-            )
-        except ValueError:
-            continue  # a task type the version lacks (chat_completion before 8.18)
+    emulator.add_docs_endpoints(event_delay=event_delay, answer_tokens=DEMO_ANSWER_TOKENS)
 
 
 def _client(args: argparse.Namespace) -> asyncinfer.InferenceClient:
@@ -76,7 +72,7 @@ async def connect(
         return
     from asyncinfer.testing import ElasticsearchEmulator  # aiohttp.web only when needed
 
-    async with ElasticsearchEmulator() as emulator:
+    async with ElasticsearchEmulator(version=DEMO_ES_VERSION) as emulator:
         add_demo_endpoints(emulator, DEMO_EVENT_DELAY_S)
         inference_id = inference_id or DEMO_ENDPOINTS.get(task_type or "", "")
         which = f" (endpoint {inference_id!r})" if task_type is not None else ""

@@ -84,7 +84,8 @@ def read_inputs(args: argparse.Namespace) -> None:
         name = "message" if command == "chat" else "prompt"
         if getattr(args, name) is None:
             setattr(args, name, _read_stdin(f"the {name}").strip())
-        if not getattr(args, name):
+        # Whitespace alone is no prompt: Elasticsearch would answer it, to no one's use.
+        if not getattr(args, name).strip():
             raise CliUsageError(f"give a {name} as an argument or on stdin")
     elif command == "embed":
         args.texts = args.texts or _stdin_lines("the texts, one per line")

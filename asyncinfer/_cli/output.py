@@ -113,12 +113,13 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """A ``\\r``-redrawn progress bar with rate and ETA on stderr, only on a terminal."""
+    """A ``\\r``-redrawn progress bar with rate, ETA and failures on stderr, only on a terminal."""
 
     def __init__(self, console: Console, total: int) -> None:
         self._console = console
         self._total = total
         self._done = 0
+        self._failed = 0
         self._enabled = console.interactive and total > 0
         self._start = time.monotonic()
         self._drawn_at = -1.0
@@ -136,7 +137,9 @@ class Progress:
         else:
             eta = "ETA ?"
         width = len(str(self._total))
-        return f"{self._done:>{width}}/{self._total} {bar} {fraction:4.0%} {rate:6.1f}/s {eta}"
+        line = f"{self._done:>{width}}/{self._total} {bar} {fraction:4.0%} {rate:6.1f}/s {eta}"
+        # Failures are counted in "done" too; shown apart so a dead cluster is seen at once.
+        return f"{line} · {self._failed} failed" if self._failed else line
 
     def draw(self) -> None:
         if self._enabled:
@@ -150,8 +153,9 @@ class Progress:
         if self._enabled:
             self._console.err.write("\r\x1b[K")
 
-    def advance(self, *, redraw: bool = False) -> None:
+    def advance(self, *, failed: bool = False, redraw: bool = False) -> None:
         self._done += 1
+        self._failed += failed
         due = time.monotonic() - self._drawn_at >= _PROGRESS_INTERVAL_S
         if redraw or due or self._done == self._total:
             self.draw()

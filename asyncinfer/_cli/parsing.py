@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +25,23 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _endpoint_spec(value: str) -> tuple[str, str]:
+    task_type, colon, inference_id = value.partition(":")
+    if not colon or not task_type or not inference_id:
+        raise argparse.ArgumentTypeError(f"expected TASK:ID, e.g. completion:my-gpt, got {value!r}")
+    return task_type, inference_id
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value!r}")
     return number
 
 
@@ -67,7 +85,7 @@ def _connection_options(verbose: argparse.ArgumentParser) -> argparse.ArgumentPa
     group.add_argument("--cloud-id", help="an Elastic Cloud id, instead of --url")
     group.add_argument(
         "--retries",
-        type=int,
+        type=_non_negative_int,
         default=None,
         metavar="N",
         help="retries after a failed attempt (default 3; 0 to fail at once)",
@@ -88,8 +106,13 @@ def _target_options() -> argparse.ArgumentParser:
 
 
 def _add_stats(parser: argparse.ArgumentParser) -> None:
+    # None: decided by the connection (on for the built-in emulator's demo, off for a cluster).
     parser.add_argument(
-        "--stats", action="store_true", help="time to first token, tokens/s and totals on stderr"
+        "--stats",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time to first token, tokens/s and totals on stderr (default: only when the "
+        "built-in emulator answers)",
     )
 
 
@@ -213,8 +236,49 @@ def _add_serve(sub: _Subparsers, verbose: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--es-version",
         metavar="X.Y.Z",
-        help="the Elasticsearch release to reproduce, 8.16.0 or later (default 9.2.0)",
+        help="the Elasticsearch release to reproduce, 8.16.0 or later (default 9.6.0, the "
+        "newest the emulator knows)",
     )
+    serve.add_argument(
+        "--endpoint",
+        type=_endpoint_spec,
+        action="append",
+        default=[],
+        metavar="TASK:ID",
+        help="also create this endpoint, e.g. completion:my-gpt (repeatable)",
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require 'Authorization: ApiKey KEY' on every request (else Elasticsearch's 401)",
+    )
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser | None = action.choices.get(name)
+            return found
+    return None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; exits 2 with the usage of the (sub-)command that was misused.
+
+    argparse reports an unknown option of a sub-command with the top-level usage, which does
+    not show the sub-command's options: the deepest sub-command named reports it instead.
+    """
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        culprit = parser
+        for name in (args.command, getattr(args, "action", None)):
+            sub = _subcommand(culprit, name) if name is not None else None
+            if sub is None:
+                break
+            culprit = sub
+        culprit.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:

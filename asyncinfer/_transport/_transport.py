@@ -14,6 +14,7 @@ import platform
 import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
+from typing import Final
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, istr
@@ -36,6 +37,10 @@ from ._sniff import sniff
 from ._tls import TLSConfig
 
 logger = logging.getLogger("asyncinfer")
+
+# 4xx statuses that proxies, gateways and load balancers in front of Elasticsearch send
+# themselves (auth, proxy auth, their timeouts, rate limits): no product check on those.
+_PROXY_STATUSES: Final = frozenset({401, 403, 407, 408, 429})
 
 
 def user_agent() -> str:
@@ -87,7 +92,7 @@ class Sending:
         """The response; marks the node live (or dead on 502/503/504), checks the product.
 
         Raises:
-            UnsupportedProductError: The first successful answer was not from Elasticsearch.
+            UnsupportedProductError: The server is not Elasticsearch (product check).
         """
         return self._transport._answered(self, resp)
 
@@ -263,7 +268,7 @@ class Transport:
                 before answering (the node is marked dead).
             TLSError: The server's certificate was refused.
             ConnectTimeoutError: Connecting took longer than ``connect_timeout``.
-            UnsupportedProductError: The first successful answer was not from Elasticsearch.
+            UnsupportedProductError: The server is not Elasticsearch (product check).
         """
         await self.sniff_on_start()
         sending = self.send(request, connect_timeout=connect_timeout, attempt=attempt)
@@ -381,17 +386,25 @@ class Transport:
         return timeout
 
     def _check_product(self, response: Response, *, stream: bool) -> None:
-        if self._verified or not self._product_check or not 200 <= response.status < 300:
+        status = response.status
+        if self._verified or not self._product_check:
             return
         product = response.headers.get("X-elastic-product")
         if product == "Elasticsearch":
-            self._verified = True
+            if 200 <= status < 300:
+                self._verified = True
+            return
+        # Elasticsearch sends the header with its errors too, so a headerless 404 or 400 is
+        # another server (a 404 from a web server is not "endpoint not found"). Proxies and
+        # gateways in front of Elasticsearch answer 401/403/407/408/429 and 5xx themselves:
+        # those stay API errors, retried as such.
+        if not (200 <= status < 300 or (400 <= status < 500 and status not in _PROXY_STATUSES)):
             return
         if stream and not self._product_check_streams:
             return  # the 8.16.0-8.17.0 _stream responses lacked the header (spec §2.1)
         response.close()
         raise UnsupportedProductError(
-            f"{response.node.url} answered {response.endpoint} without "
+            f"{response.node.url} answered {response.endpoint} with status {status} without "
             "'X-elastic-product: Elasticsearch': it is not Elasticsearch, or a proxy drops the "
             "header (pass product_check=False to skip this check)"
         )

@@ -85,6 +85,18 @@ from ._wire import (
 
 __all__ = ["ElasticsearchEmulator", "Fault", "RecordedRequest"]
 
+# The endpoints README.md and docs/ use, as (inference_id, task_type, service_settings), so that
+# their examples run as pasted against `asyncinfer serve`. text_embedding states its dimensions
+# so that GET shows them, as a real dense endpoint's settings do.
+_DOCS_ENDPOINTS: tuple[tuple[str, str, Mapping[str, Any] | None], ...] = (
+    ("my-endpoint", "completion", None),
+    ("my-chat", "chat_completion", None),
+    ("my-embeddings", "text_embedding", {"model_id": "emulator", "dimensions": 8}),
+    ("my-elser", "sparse_embedding", None),
+    ("my-reranker", "rerank", None),
+    ("my-multimodal", "embedding", None),
+)
+
 
 class ElasticsearchEmulator:
     """An aiohttp.web server on loopback that answers like Elasticsearch 9.x's Inference API.
@@ -328,6 +340,41 @@ class ElasticsearchEmulator:
             streaming=streaming,
         )
         self._server.registry.put(endpoint)
+
+    def add_docs_endpoints(
+        self, *, event_delay: float | None = None, answer_tokens: int = _DEFAULT_ANSWER_TOKENS
+    ) -> list[str]:
+        """Create the endpoints asyncinfer's documentation uses; returns the ids created.
+
+        ``my-endpoint`` (completion), ``my-chat`` (chat_completion), ``my-embeddings``
+        (text_embedding, 8 dimensions), ``my-elser`` (sparse_embedding), ``my-reranker``
+        (rerank) and ``my-multimodal`` (embedding), each but the task types this version
+        lacks (chat_completion before 8.18, embedding before 9.4). ``asyncinfer serve`` and
+        the command line's built-in emulator start with them; a new emulator has none.
+
+        Args:
+            event_delay: seconds between events, for the streaming ones (completion and
+                chat_completion).
+            answer_tokens: as for :meth:`add_endpoint`.
+
+        Raises:
+            ValueError: a negative event_delay or answer_tokens.
+        """
+        profile = self._server.profile
+        created = []
+        for inference_id, task_type, service_settings in _DOCS_ENDPOINTS:
+            if task_type not in profile.task_types:
+                continue  # e.g. chat_completion on 8.16: the version has no such endpoint
+            streams = task_type in ("completion", "chat_completion")
+            self.add_endpoint(
+                inference_id,
+                task_type,
+                service_settings=service_settings,
+                answer_tokens=answer_tokens,
+                event_delay=event_delay if streams else None,
+            )
+            created.append(inference_id)
+        return created
 
     def remove_endpoint(self, inference_id: str) -> None:
         """Delete an endpoint.
