@@ -138,10 +138,16 @@ async def eventually(condition: Callable[[], bool]) -> None:
 
 
 async def test_stream_without_a_url_uses_the_built_in_emulator() -> None:
-    result = await run("stream", "What is Elastic?", "--stats")
+    result, quiet = await asyncio.gather(
+        run("stream", "What is Elastic?"), run("stream", "What is Elastic?", "--no-stats")
+    )
     assert result.code == 0, result.err
     assert "built-in emulator" in result.err and "'my-endpoint'" in result.err
-    assert "time to first token" in result.err
+    # make demo ends on the stats line (tokens, time to first token, tokens/s) by default.
+    assert re.search(
+        r"time to first token [\d.]+ ms; \d+ tokens in [\d.]+ s \([\d.]+ tokens/s\)", result.err
+    ), result.err
+    assert quiet.code == 0 and "time to first token" not in quiet.err
     assert result.out.startswith("What is Elastic?")  # the demo model echoes the prompt first
     # A budget of whole sentences: at most DEMO_ANSWER_TOKENS words, ending on a sentence.
     assert connect.DEMO_ANSWER_TOKENS - 14 < len(result.out.split()) <= connect.DEMO_ANSWER_TOKENS
