@@ -164,9 +164,9 @@ async def _endpoints_change(
             args.inference_id, task_type=args.task_type, dry_run=args.dry_run, force=args.force
         )
         shown = dict(deleted.raw)
-        if not shown.get("error_message", True):
+        if not deleted.error_message:
             # Elasticsearch sends "" when nothing uses the endpoint: no message, none shown.
-            del shown["error_message"]
+            shown.pop("error_message", None)
         console.write(show(shown))
 
 

@@ -386,9 +386,9 @@ class Transport:
         return timeout
 
     def _check_product(self, response: Response, *, stream: bool) -> None:
-        status = response.status
         if self._verified or not self._product_check:
             return
+        status = response.status
         product = response.headers.get("X-elastic-product")
         if product == "Elasticsearch":
             if 200 <= status < 300:
