@@ -98,12 +98,15 @@ class Deadlines:
         self._cancelling = 0  # the waiter's cancellation requests before it waited
         self._close_after = False  # close() came while an await was under way
         self.started = start
-        self.attempt()
+        self._start_attempt(start)
 
     def attempt(self) -> None:
         """A new attempt starts: the first-event limit restarts; the total one does not."""
+        self._start_attempt(self._loop.time())
+
+    def _start_attempt(self, now: float) -> None:
         first_event = self._timeouts.first_event
-        self._first = None if first_event is None else self._loop.time() + first_event
+        self._first = None if first_event is None else now + first_event
         self.last_event = None
 
     @property
@@ -136,24 +139,26 @@ class Deadlines:
             self._timer.cancel()
             self._timer = None
 
-    def _nearest(self) -> tuple[float | None, type[RequestTimeoutError], float]:
-        t = self._timeouts
-        best: tuple[float | None, type[RequestTimeoutError], float] = (
-            self._total,
-            TotalTimeoutError,
-            t.total or 0.0,
-        )
-        phase: float | None
-        cls: type[RequestTimeoutError]
-        seconds: float | None
+    def _deadline(self) -> float | None:
+        """The nearest deadline: the total one, or the first-event or idle one if sooner."""
         if self.last_event is None:
-            phase, cls, seconds = self._first, FirstEventTimeoutError, t.first_event
+            phase = self._first
         else:
-            idle = None if t.idle is None else self.last_event + t.idle
-            phase, cls, seconds = idle, IdleTimeoutError, t.idle
-        if phase is not None and seconds is not None and (best[0] is None or phase < best[0]):
-            best = (phase, cls, seconds)
-        return best
+            idle = self._timeouts.idle
+            phase = None if idle is None else self.last_event + idle
+        total = self._total
+        if phase is None or (total is not None and total <= phase):
+            return total
+        return phase
+
+    def _nearest(self) -> tuple[float | None, type[RequestTimeoutError], float]:
+        """The nearest deadline, the error that names it and its limit in seconds."""
+        deadline, t = self._deadline(), self._timeouts
+        if deadline is None or deadline == self._total:
+            return deadline, TotalTimeoutError, t.total or 0.0
+        if self.last_event is None:
+            return deadline, FirstEventTimeoutError, t.first_event or 0.0
+        return deadline, IdleTimeoutError, t.idle or 0.0
 
     def _fire(self) -> None:
         self._timer = None
@@ -198,7 +203,7 @@ class Deadlines:
         Raises (from ``__exit__``):
             RequestTimeoutError: The subclass naming the limit that fired.
         """
-        deadline = self._nearest()[0]
+        deadline = self._deadline()
         if deadline is None:
             return
         timer = self._timer

@@ -57,21 +57,27 @@ class Attempts:
         if deadlines is None:
             deadlines = self.deadlines = Deadlines(self._timeouts, self.request)
             meter.start(deadlines.started, route, inference_id)
+        transport = self.transport
         if not self.slot:
             # Waiting for a slot is not waiting for Elasticsearch: the first-event clock
             # starts after it.
-            await deadlines.run_total(self._acquire_slot())
-        cooldown = self.transport.cooldown_remaining()
+            if transport.slot_wait():
+                await deadlines.run_total(self._wait_for_slot())
+            else:
+                await transport.acquire_slot()  # free: no suspension
+                self.slot = True
+        cooldown = transport.cooldown_remaining()
         if cooldown > 0 and not self.stopped:
             await self.backoff(cooldown)  # after a 429 elsewhere
         if not self.stopped:
             deadlines.attempt()
-            with deadlines:
-                await self.transport.sniff_on_start()
+            if transport.sniff_pending:
+                with deadlines:
+                    await transport.sniff_on_start()
         if self.stopped:
             self.release()
             return None
-        return self.transport.send(
+        return transport.send(
             with_budget(self.request, deadlines),
             connect_timeout=self._timeouts.connect,
             attempt=self.count,
@@ -129,14 +135,9 @@ class Attempts:
         if self.deadlines is not None:
             self.deadlines.close()
 
-    async def _acquire_slot(self) -> None:
-        """Take a connection slot; when none is free, wait in a way :meth:`stop` ends at
-        once (then without a slot)."""
+    async def _wait_for_slot(self) -> None:
+        """Wait for a connection slot in a way :meth:`stop` ends at once (then without one)."""
         transport = self.transport
-        if not transport.slot_wait():
-            await transport.acquire_slot()  # free: no suspension, no task
-            self.slot = True
-            return
         taking = asyncio.ensure_future(transport.acquire_slot())
         wakeup = self._wakeup = asyncio.get_running_loop().create_future()
         try:

@@ -43,16 +43,21 @@ class Reader(Generic[_Item]):
     waited on) or at a failure (closed).
     """
 
-    __slots__ = ("_decoder", "_failure", "done", "endpoint", "ledger", "received", "response")
+    __slots__ = ("_decoder", "_failure", "_request", "done", "ledger", "received", "response")
 
     def __init__(self, response: Response, *, max_event_bytes: int, keep: int | None) -> None:
         self.response: Response | None = response
-        self.endpoint = response.endpoint
+        self._request = response.request  # for messages, once the response is gone
         self._decoder = SSEDecoder(bom_every_event=True, max_event_bytes=max_event_bytes)
         self.ledger = TextLedger(keep)
         self.done = False  # [DONE] arrived
         self.received = 0  # items made
         self._failure: AsyncInferError | None = None  # raised once the items before it went
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"`` of the request, for messages (made only when one is)."""
+        return self._request.endpoint
 
     @property
     def buffered_bytes(self) -> int:
@@ -155,10 +160,9 @@ class Reader(Generic[_Item]):
         now = deadlines.last_event
         assert now is not None
         meter.events_arrived(count, now)
-        had_output = self.has_output()
         items = self._from_events(events) if block is None else self._from_block(*block)
         self.received += len(items)
-        if not had_output and self.has_output():
+        if meter.first_output_at is None and self.has_output():
             meter.first_output_at = now
         items.reverse()
         return items
@@ -246,7 +250,7 @@ class CompletionReader(Reader[str]):
         # the block path's fixed cost is ~0.5 us more.
         tokens = None if count < 3 else completion_block_tokens(block, count, MESSAGE_SEPARATOR)
         if tokens is None:  # few events, [DONE], an error, another shape: event by event
-            return super()._from_block(block, count)
+            return self._from_messages(block.split(MESSAGE_SEPARATOR))
         if tokens:
             self.ledger.add_texts(tokens)
         return tokens

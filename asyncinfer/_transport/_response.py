@@ -19,18 +19,18 @@ from ._nodes import Node
 class Response:
     """A response whose headers have arrived; the body is read chunk by chunk."""
 
-    __slots__ = ("_content", "_request", "_resp", "node")
+    __slots__ = ("_content", "_resp", "node", "request")
 
     def __init__(self, resp: aiohttp.ClientResponse, request: Request, node: Node) -> None:
         self._resp = resp
         self._content = resp.content
-        self._request = request
+        self.request = request  #: The request this answers.
         self.node = node
 
     @property
     def endpoint(self) -> str:
         """``"METHOD /path"`` of the request, for messages."""
-        return self._request.endpoint
+        return self.request.endpoint
 
     @property
     def status(self) -> int:

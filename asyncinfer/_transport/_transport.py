@@ -145,9 +145,9 @@ class Transport:
         self._product_check = product_check
         self._product_check_streams = product_check_streams
         self._verified = False
-        self._sniff_on_start = sniff_on_start
+        #: Whether the next request must sniff first (``sniff_on_start``, until it has).
+        self.sniff_pending = sniff_on_start
         self._sniff_on_node_failure = sniff_on_node_failure
-        self._sniffed = False
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
@@ -281,9 +281,9 @@ class Transport:
 
     async def sniff_on_start(self) -> None:
         """Sniff once before the first request, if the client was made to."""
-        if self._sniff_on_start and not self._sniffed:
+        if self.sniff_pending:
             self._get_session()
-            self._sniffed = True
+            self.sniff_pending = False
             await self._sniff()
 
     def send(self, request: Request, *, connect_timeout: float | None, attempt: int) -> Sending:
@@ -361,7 +361,8 @@ class Transport:
             self.node_failed(node)
         else:
             self.pool.mark_live(node)
-        self._check_product(response, stream=request.headers.get("accept") == "text/event-stream")
+        if not self._verified:  # the first answers only: once verified, always verified
+            self._check_product(response, request.headers.get("accept") == "text/event-stream")
         return response
 
     def _merged_headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
@@ -385,8 +386,8 @@ class Transport:
             )
         return timeout
 
-    def _check_product(self, response: Response, *, stream: bool) -> None:
-        if self._verified or not self._product_check:
+    def _check_product(self, response: Response, stream: bool) -> None:
+        if not self._product_check:
             return
         status = response.status
         product = response.headers.get("X-elastic-product")
