@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import orjson
 
+from ._alarms import Alarm, Alarms
 from ._config import RetryPolicy, Timeouts
 from ._exceptions import (
     ApiError,
@@ -60,14 +61,15 @@ class Deadlines:
     Until :meth:`event` is first called, the first-event limit applies; after, the idle limit,
     measured from the latest event. The total limit applies throughout.
 
-    One timer serves the whole call, not one per await: it is armed at the nearest deadline
-    and, when an event has moved the idle deadline on by the time it fires, re-armed for the
-    new one. A stream of many reads thus schedules a handful of timers; a scope per read
-    would push and cancel a loop timer each time, and with thousands of streams open every
-    push is a heap of Python comparisons. :meth:`close` cancels it.
+    One alarm serves the whole call, not one per await: it is set at the nearest deadline
+    and, when an event has moved the idle deadline on by the time it rings, set again for the
+    new one. A stream of many reads thus sets a handful of alarms; a scope per read would set
+    and cancel one each time. The alarms are the client's (:class:`Alarms`: one loop timer
+    for all its calls). :meth:`close` cancels it.
     """
 
     __slots__ = (
+        "_alarms",
         "_cancelling",
         "_close_after",
         "_expired",
@@ -83,7 +85,8 @@ class Deadlines:
         "started",
     )
 
-    def __init__(self, timeouts: Timeouts, request: Request) -> None:
+    def __init__(self, timeouts: Timeouts, request: Request, alarms: Alarms) -> None:
+        self._alarms = alarms
         self._loop = asyncio.get_running_loop()
         start = self._loop.time()
         self._timeouts = timeouts
@@ -91,7 +94,7 @@ class Deadlines:
         self._first: float | None = None
         self.last_event: float | None = None
         self._request = request  # for messages only: not a string per call held meanwhile
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Alarm | None = None
         self._timer_at = 0.0
         self._waiter: asyncio.Task[Any] | None = None  # the task awaiting in run()
         self._expired: RequestTimeoutError | None = None  # what the timer cut short, if it did
@@ -136,7 +139,7 @@ class Deadlines:
         if self._waiter is not None:
             self._close_after = True
         elif self._timer is not None:
-            self._timer.cancel()
+            self._alarms.cancel(self._timer)
             self._timer = None
 
     def _deadline(self) -> float | None:
@@ -168,7 +171,7 @@ class Deadlines:
         if deadline > self._timer_at:
             # An event moved the deadline on since the timer was armed. (Not compared with
             # the clock: the loop runs timers up to its clock resolution early.)
-            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer = self._alarms.set(deadline, self._fire)
             self._timer_at = deadline
             return
         waiter = self._waiter
@@ -209,8 +212,8 @@ class Deadlines:
         timer = self._timer
         if timer is None or self._timer_at > deadline:
             if timer is not None:
-                timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._fire)
+                self._alarms.cancel(timer)
+            self._timer = self._alarms.set(deadline, self._fire)
             self._timer_at = deadline
         assert self._waiter is None, "one await at a time under a Deadlines"
         task = asyncio.current_task(self._loop)
@@ -354,7 +357,7 @@ async def request_json(
         UnexpectedResponseError: A 2xx whose body is not JSON.
         TransportError: Connecting or reading failed, or a limit fired.
     """
-    deadlines = Deadlines(timeouts, request)
+    deadlines = Deadlines(timeouts, request, transport.alarms)
     span = start_span(request.endpoint, {"http.request.method": request.method})
     retry = 0
     try:

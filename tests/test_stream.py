@@ -12,6 +12,7 @@ import pytest
 
 import asyncinfer
 from asyncinfer import InferenceClient, StreamState, Timeouts
+from asyncinfer._alarms import Alarms
 from asyncinfer.testing import ElasticsearchEmulator, Fault
 
 PROMPT = "What is Elastic?"
@@ -367,9 +368,9 @@ async def test_events_that_keep_coming_keep_the_idle_limit_from_firing(
 
 
 async def test_one_timer_serves_a_whole_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A loop timer per read would cost a heap push per read (and with thousands of streams,
-    # a heap of comparisons each). The emulator runs in its own thread here, so every timer
-    # armed on this loop is the client's.
+    # A loop timer per read (or per call) would cost a heap push each (and with thousands of
+    # streams, a heap of comparisons each). The emulator runs in its own thread here, so every
+    # timer armed on this loop is the client's.
     loop = asyncio.get_running_loop()
     armed: list[asyncio.TimerHandle] = []
     call_at = loop.call_at
@@ -379,18 +380,31 @@ async def test_one_timer_serves_a_whole_stream(monkeypatch: pytest.MonkeyPatch) 
         armed.append(handle)
         return handle
 
+    alarms_set: list[float] = []
+    set_alarm = Alarms.set
+
+    def counting_set(self: Alarms, when: float, callback: Any) -> Any:
+        alarms_set.append(when)
+        return set_alarm(self, when, callback)
+
     with ElasticsearchEmulator.in_thread() as es:
         es.add_endpoint("my-endpoint", "completion")
         es.add_fault(Fault(event_delay=0.005))  # every event in a read of its own
         async with InferenceClient(es.url) as client:
             await client.stream_completion("my-endpoint", "warm-up").read_text()
             monkeypatch.setattr(loop, "call_at", counting_call_at)
+            monkeypatch.setattr(Alarms, "set", counting_set)
             stream = client.stream_completion("my-endpoint", PROMPT)
             await stream.read_text()
-            monkeypatch.undo()
             assert stream.stats.events >= 10
-            assert 1 <= len(armed) <= 2, armed  # first-event limit, then the idle one
-            assert all(handle.cancelled() for handle in armed)  # none left behind
+            assert 1 <= len(alarms_set) <= 2, alarms_set  # first-event limit, then idle
+            # The client's one loop timer, armed at the warm-up's nearest deadline, is
+            # sooner than any of this stream's: at most one more, never one per read.
+            assert len(armed) <= 1, armed
+            assert client._transport.alarms.pending() == 0  # nothing left behind
+            await client.stream_completion("my-endpoint", "again").read_text()
+            monkeypatch.undo()
+            assert len(armed) <= 1, armed  # nor one per call
 
 
 def test_timeouts_are_validated() -> None:

@@ -55,7 +55,9 @@ class Attempts:
         this frame is gone by then (thousands of streams wait at once)."""
         deadlines = self.deadlines
         if deadlines is None:
-            deadlines = self.deadlines = Deadlines(self._timeouts, self.request)
+            deadlines = self.deadlines = Deadlines(
+                self._timeouts, self.request, self.transport.alarms
+            )
             meter.start(deadlines.started, route, inference_id)
         transport = self.transport
         if not self.slot:

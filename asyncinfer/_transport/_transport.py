@@ -19,6 +19,7 @@ from typing import Final
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
+from .._alarms import Alarms
 from .._config import Limits
 from .._exceptions import (
     ClientClosedError,
@@ -150,6 +151,8 @@ class Transport:
         self._sniff_on_node_failure = sniff_on_node_failure
         self._sniffing: asyncio.Task[None] | None = None
         self._cooldown_until = 0.0
+        #: The deadlines of every call: one loop timer between them.
+        self.alarms = Alarms()
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         # The client-wide connection limit, as slots: a call waits for one before its clocks
         # start, instead of waiting inside aiohttp's pool under its first-event timeout.
