@@ -210,6 +210,22 @@ async def test_the_body_end_that_came_with_done_keeps_the_connection(
     assert len({r.peer for r in es.requests}) == 1  # one client port: one connection
 
 
+async def test_a_break_after_the_last_token_keeps_the_connection(
+    es: ElasticsearchEmulator, client: InferenceClient
+) -> None:
+    # [DONE] and the body's end came in the read of the last token; the stream lets the
+    # connection go when it closes, after the break, and the next request reuses it.
+    for _ in range(3):
+        es.add_fault(Fault(write_size=1 << 20))  # the whole answer in one write
+        async with client.stream_completion("my-endpoint", PROMPT) as stream:
+            async for _token in stream:
+                if stream.done:
+                    break  # the last token: [DONE] was read with it
+            assert stream.done and stream.received_items == len(stream.tokens)
+        assert stream.state is StreamState.DONE
+    assert len({r.peer for r in es.requests}) == 1
+
+
 # --- 3. invalid UTF-8 inside an event is U+FFFD -----------------------------------------------
 
 
