@@ -107,3 +107,16 @@ async def test_ablate_measures_every_trick_it_undoes() -> None:
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == ["all", "headers", "read_raw", "exact_size"]
     assert all(line.endswith("KB RSS per open stream") for line in lines)
+
+
+@pytest.mark.timeout(120)
+async def test_ttft_ab_compares_two_checkouts_against_readline() -> None:
+    # This checkout against itself: the script runs, labels each side and bounds the gap.
+    root = str(BENCHMARKS.parent)
+    out = await run_script(
+        str(BENCHMARKS / "ttft_ab.py"), "--before", root, "--pairs", "2", "--streams", "20"
+    )
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["after", "before", "readline"]
+    assert lines[2].endswith("1.00x readline")
+    assert lines[3].startswith("after - before: ") and "over 2 pairs of 20 streams" in lines[3]
