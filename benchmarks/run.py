@@ -43,6 +43,13 @@ from loadserver import raise_nofile_limit  # noqa: E402
 from scenarios import configs  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
+# glibc serves a malloc over its mmap threshold (128 KiB until the process frees a larger
+# mmapped block) with mmap, and a shrinking realloc with mremap. asyncio receives into a
+# 256 KiB buffer and shrinks it, so in a process that never freed a big block every read
+# costs mmap + mremap + munmap (~20 µs of TTFT here); which client's process did depends on
+# accidents like the size of the modules it compiled at import. One threshold for every
+# process takes that accident out of the comparison.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1024 * 1024)}
 NA = "\N{EN DASH}"  # a figure that does not exist
 CHILD_TIMEOUT_S = 300
 
@@ -657,6 +664,7 @@ def publish(raw: dict[str, Any], jobs: list[Job], out_dir: Path) -> None:
     header = (
         f"## Results\n\n{meta['when']}, commit {meta['commit']}, Python {meta['python']}, "
         f"{meta['cpus']} cores (load server pinned to one, clients to the other), "
+        f"glibc mmap threshold {meta.get('mmap_threshold', 'default')}, "
         f"{'quick mode, ' if meta['quick'] else ''}whole run {meta['elapsed_s']:.0f} s.\n\n"
     )
     (out_dir / "results.md").write_text(header + text)
@@ -681,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
         "(default: results/, which also refreshes the README)",
     )
     args = parser.parse_args(argv)
+    for key, value in MALLOC_ENV.items():
+        os.environ.setdefault(key, value)  # inherited by the load server and every client
     if args.render:
         out_dir = args.out or HERE / "results"
         raw = orjson.loads((out_dir / "results.json").read_bytes())
@@ -719,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             "when": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "default"),
             "affinity": sorted(os.sched_getaffinity(0))
             if hasattr(os, "sched_getaffinity")
             else None,

@@ -28,7 +28,7 @@ import orjson
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from run import CLIENT_CPU, start_server  # noqa: E402
+from run import CLIENT_CPU, MALLOC_ENV, start_server  # noqa: E402
 
 
 def ttft(url: str, client: str, streams: int, package: Path | None) -> float:
@@ -63,6 +63,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--streams", type=int, default=300)
     args = parser.parse_args()
+    for key, value in MALLOC_ENV.items():
+        os.environ.setdefault(key, value)  # as run.py measures (see there)
     packages = {"after": args.after.resolve(), "before": args.before.resolve()}
     for name, path in packages.items():
         if not (path / "asyncinfer" / "__init__.py").is_file():
