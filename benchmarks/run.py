@@ -174,15 +174,24 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return server, f"http://127.0.0.1:{line.split()[1]}"
 
 
-def child(client: str, url: str, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run ``specs`` in one fresh process; one result (or ``{"error": ...}``) per spec."""
+def fix_malloc() -> None:
+    """Give this process's children the glibc thresholds of MALLOC_ENV (unless set)."""
+    for key, value in MALLOC_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def child(
+    client: str, url: str, specs: list[dict[str, Any]], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Run ``specs`` in one fresh process (with ``env``, default this one's); one result (or
+    ``{"error": ...}``) per spec."""
     cmd = [sys.executable, str(HERE / "scenarios.py"), "--client", client, "--url", url]
     cmd += ["--cpu", str(CLIENT_CPU)]
     for spec in specs:
         cmd += ["--run", orjson.dumps(spec).decode()]
     try:
         out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S * len(specs)
+            cmd, capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S * len(specs)
         )
     except subprocess.TimeoutExpired:
         return [{"error": f"timed out after {CHILD_TIMEOUT_S * len(specs)} s"}] * len(specs)
@@ -693,8 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: results/, which also refreshes the README)",
     )
     args = parser.parse_args(argv)
-    for key, value in MALLOC_ENV.items():
-        os.environ.setdefault(key, value)  # inherited by the load server and every client
+    fix_malloc()  # inherited by the load server and every client
     if args.render:
         out_dir = args.out or HERE / "results"
         raw = orjson.loads((out_dir / "results.json").read_bytes())

@@ -20,15 +20,12 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-import orjson
-
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from run import CLIENT_CPU, MALLOC_ENV, start_server  # noqa: E402
+from run import child, fix_malloc, start_server  # noqa: E402
 
 
 def ttft(url: str, client: str, streams: int, package: Path | None) -> float:
@@ -36,13 +33,9 @@ def ttft(url: str, client: str, streams: int, package: Path | None) -> float:
     env = dict(os.environ)
     if package is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")])
-    spec = orjson.dumps({"scenario": "ttft", "streams": streams}).decode()
-    cmd = [sys.executable, str(HERE / "scenarios.py"), "--client", client, "--url", url]
-    out = subprocess.run(
-        [*cmd, "--cpu", str(CLIENT_CPU), "--run", spec],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
-    result = orjson.loads(out.stdout.splitlines()[-1])
+    (result,) = child(client, url, [{"scenario": "ttft", "streams": streams}], env)
+    if "error" in result:
+        raise SystemExit(f"{client} ({package or 'this checkout'}): {result['error']}")
     return float(result["median_us"])
 
 
@@ -63,8 +56,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--streams", type=int, default=300)
     args = parser.parse_args()
-    for key, value in MALLOC_ENV.items():
-        os.environ.setdefault(key, value)  # as run.py measures (see there)
+    fix_malloc()  # as run.py measures (see there)
     packages = {"after": args.after.resolve(), "before": args.before.resolve()}
     for name, path in packages.items():
         if not (path / "asyncinfer" / "__init__.py").is_file():
