@@ -249,7 +249,7 @@ class CompletionReader(Reader[str]):
         # the block path's fixed cost is ~0.5 us more.
         tokens = None if count < 3 else completion_block_tokens(block, count, MESSAGE_SEPARATOR)
         if tokens is None:  # few events, [DONE], an error, another shape: event by event
-            return self._from_messages(block.split(MESSAGE_SEPARATOR))
+            return super()._from_block(block, count)
         if tokens:
             self.ledger.add_texts(tokens)
         return tokens
